@@ -1,0 +1,292 @@
+"""Settings: one frozen object built from defaults, a TOML file and the environment.
+
+Sources, later ones winning: built-in defaults, the TOML file (``--config``,
+else ``FOLLOWUP_CONFIG``, else ``./config/followup.toml`` when present), then
+``FOLLOWUP_*`` environment variables, nested with ``__``
+(``FOLLOWUP_SMTP__HOST``). Any setting can also be read from a file named by
+``FOLLOWUP_<NAME>_FILE`` (``FOLLOWUP_SMTP__PASSWORD_FILE``), which is how
+container secrets arrive.
+
+The environment is an injectable mapping, so tests never touch ``os.environ``;
+we validate with plain pydantic models rather than pydantic-settings' own
+sources for that reason (its environment source always reads the process
+environment).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from datetime import time
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from followup.errors import ConfigError
+
+ENV_PREFIX = "FOLLOWUP_"
+DEFAULT_CONFIG_PATH = Path("config/followup.toml")
+LANGUAGES = ("en", "es")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("an IANA time zone such as America/Costa_Rica") from None
+    return value
+
+
+def _check_language(value: str) -> str:
+    if value not in LANGUAGES:
+        raise ValueError(f"one of {', '.join(LANGUAGES)}")
+    return value
+
+
+class SecretariatSettings(_Section):
+    name: str = "Technical Secretariat of the Regional Conference on Migration"
+    email: str = "ts@rcm.example.org"
+    timezone: str = "America/Costa_Rica"
+    language: str = "en"
+    #: Short code used in subject tags such as ``[RCM-42]``.
+    tag: str = Field(default="RCM", pattern=r"^[A-Z][A-Z0-9]{1,9}$")
+
+    _zone = field_validator("timezone")(_check_zone)
+    _lang = field_validator("language")(_check_language)
+
+
+class MailSettings(_Section):
+    from_address: str = "ts@rcm.example.org"
+    from_name: str = "RCM Technical Secretariat"
+    #: Right-hand side of Message-IDs and of reply-token addresses.
+    domain: str = "rcm.example.org"
+    #: Local part of the Reply-To address; the token follows a ``+``.
+    reply_local_part: str = "ts"
+    #: The local Maildir used when no SMTP host is configured.
+    maildir: Path = Path("var/maildir")
+    #: Directory whose templates override the bundled ones, file by file.
+    templates_dir: Path | None = None
+
+
+class SmtpSettings(_Section):
+    #: Empty means: write messages to the Maildir instead of sending.
+    host: str = ""
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    verify_tls: bool = True
+    ca_file: Path | None = None
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    max_connections: int = Field(default=4, ge=1, le=64)
+    max_attempts: int = Field(default=6, ge=1, le=50)
+    retry_base_seconds: float = Field(default=60.0, gt=0)
+    retry_max_seconds: float = Field(default=6 * 3600.0, gt=0)
+
+
+class ImapSettings(_Section):
+    #: Empty means: no mailbox is polled (``followup ingest`` still works).
+    host: str = ""
+    port: int = Field(default=993, ge=1, le=65535)
+    security: Literal["tls", "starttls", "none"] = "tls"
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    verify_tls: bool = True
+    ca_file: Path | None = None
+    folder: str = "INBOX"
+    #: Move processed messages here; empty leaves them where they are.
+    processed_folder: str = ""
+    poll_seconds: int = Field(default=300, ge=10)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+
+class ScheduleSettings(_Section):
+    tick_seconds: int = Field(default=60, ge=5)
+    digest_day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+    digest_hour: int = Field(default=8, ge=0, le=23)
+    #: Days before each RCGM meeting on which the meeting round goes out.
+    meeting_round_days: tuple[int, ...] = (21, 7)
+    meeting_round_kinds: tuple[str, ...] = ("rcgm",)
+    send_window_start: time = time(9, 0)
+    send_window_end: time = time(17, 0)
+    #: Reminder policy used by commitments that do not name one.
+    default_policy: str = "default"
+    #: TOML file with named reminder policies; empty means the bundled one.
+    policies_file: Path | None = None
+    #: How long a claimed outbox row stays ours before another worker may take it.
+    lease_seconds: int = Field(default=300, ge=10)
+
+
+class RepliesSettings(_Section):
+    #: A confirmation reply moves the item to "confirmed" instead of "submitted".
+    count_as_confirmation: bool = False
+    acknowledge: bool = True
+    acknowledgements_per_sender_per_hour: int = Field(default=3, ge=0)
+
+
+class DigestSettings(_Section):
+    #: Send the weekly digest even when there is nothing to report.
+    send_when_empty: bool = False
+    upcoming_days: int = Field(default=14, ge=1, le=90)
+
+
+class LogSettings(_Section):
+    format: Literal["text", "json"] = "text"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Settings(_Section):
+    database_url: str = "sqlite:///var/followup.db"
+    #: Secret for signing reply tokens. Empty: generated once into ``signing_key_path``.
+    signing_secret: SecretStr = SecretStr("")
+    signing_key_path: Path = Path("var/signing.key")
+    secretariat: SecretariatSettings = SecretariatSettings()
+    mail: MailSettings = MailSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    imap: ImapSettings = ImapSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    replies: RepliesSettings = RepliesSettings()
+    digest: DigestSettings = DigestSettings()
+    log: LogSettings = LogSettings()
+
+    @property
+    def uses_smtp(self) -> bool:
+        return bool(self.smtp.host)
+
+
+def _section_fields(model: type[BaseModel]) -> dict[str, type[BaseModel] | None]:
+    """Map each field of ``model`` to its nested section model (or None)."""
+    out: dict[str, type[BaseModel] | None] = {}
+    for name, field in model.model_fields.items():
+        ann = field.annotation
+        out[name] = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+    return out
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Turn ``FOLLOWUP_A__B`` (and ``FOLLOWUP_A__B_FILE``) into ``{"a": {"b": ...}}``.
+
+    Variables that name no setting are ignored: the same prefix carries
+    unrelated variables (``FOLLOWUP_CONFIG``, test-only URLs).
+    """
+    top = _section_fields(Settings)
+    result: dict[str, Any] = {}
+    for key in sorted(environ):
+        if not key.startswith(ENV_PREFIX):
+            continue
+        name = key[len(ENV_PREFIX) :].lower()
+        value: str = environ[key]
+        from_file = False
+        if name.endswith("_file") and _resolve(top, name[: -len("_file")]) is not None:
+            name = name[: -len("_file")]
+            from_file = True
+        path = _resolve(top, name)
+        if path is None:
+            continue
+        if from_file:
+            try:
+                value = Path(value).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"{key}={value}: cannot read secret file ({exc.strerror})") from None
+        target = result
+        for part in path[:-1]:
+            target = target.setdefault(part, {})
+        target[path[-1]] = value
+    return result
+
+
+def _resolve(top: dict[str, type[BaseModel] | None], name: str) -> list[str] | None:
+    if "__" in name:
+        section, _, leaf = name.partition("__")
+        model = top.get(section)
+        if model is None or leaf not in model.model_fields:
+            return None
+        return [section, leaf]
+    if name in top and top[name] is None:
+        return [name]
+    return None
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _split_lists(data: dict[str, Any]) -> dict[str, Any]:
+    """Environment strings for tuple fields arrive as "21,7"; split them."""
+    sched = data.get("schedule")
+    if isinstance(sched, dict):
+        for key in ("meeting_round_days", "meeting_round_kinds"):
+            if isinstance(sched.get(key), str):
+                sched[key] = [p.strip() for p in sched[key].split(",") if p.strip()]
+    return data
+
+
+def config_path_from(explicit: Path | None, environ: Mapping[str, str]) -> Path | None:
+    """Which TOML file to read: ``--config``, ``FOLLOWUP_CONFIG``, or the default if present."""
+    if explicit is not None:
+        return explicit
+    if environ.get("FOLLOWUP_CONFIG"):
+        return Path(environ["FOLLOWUP_CONFIG"])
+    if DEFAULT_CONFIG_PATH.is_file():
+        return DEFAULT_CONFIG_PATH
+    return None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: {exc.strerror}") from None
+
+
+def load_settings(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build the settings; raise :class:`ConfigError` naming the key at fault."""
+    env = os.environ if environ is None else environ
+    path = config_path_from(config_file, env)
+    data: dict[str, Any] = _read_toml(path) if path is not None else {}
+    data = _merge(data, _env_overrides(env))
+    if overrides:
+        data = _merge(data, dict(overrides))
+    data = _split_lists(data)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from None
+
+
+def _describe(exc: ValidationError, path: Path | None) -> str:
+    """One line per bad key: ``smtp.port = 'abc': expected ...``."""
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            lines.append(f"unknown setting {key!r}" + (f" in {path}" if path else ""))
+            continue
+        msg = err["msg"]
+        if msg.startswith("Value error, "):
+            msg = "expected " + msg[len("Value error, ") :]
+        shown = "<secret>" if "password" in key or "secret" in key else repr(err.get("input"))
+        lines.append(f"setting {key} = {shown}: {msg}")
+    return "; ".join(lines)
