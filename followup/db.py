@@ -44,16 +44,27 @@ def make_engine(url: str) -> Engine:
         parsed = sa.engine.make_url(url)
     except sa.exc.ArgumentError:
         raise DatabaseError(f"database_url {url!r} is not a database URL (e.g. sqlite:///var/followup.db)") from None
-    if parsed.get_backend_name() == "sqlite":
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseError(f"cannot create the directory of {parsed.database}: {exc.strerror}") from None
         engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    if backend != "postgresql":
+        raise DatabaseError(f"database_url {url!r}: unsupported database {backend!r} (use sqlite or postgresql)")
     try:
         return sa.create_engine(url, pool_pre_ping=True)
     except ModuleNotFoundError as exc:
-        raise DatabaseError(f"no driver for {parsed.get_backend_name()} ({exc.name}); install followup[postgres]") from None
+        raise DatabaseError(f"no driver for {backend} ({exc.name}); install followup[postgres]") from None
+
+
+def one_line(exc: BaseException) -> str:
+    """A driver's error message on one line (PostgreSQL's span several)."""
+    return " ".join(str(getattr(exc, "orig", None) or exc).split())
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -93,7 +104,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     try:
         command.upgrade(alembic_config(engine), revision)
     except OperationalError as exc:
-        raise DatabaseError(f"cannot migrate the database: {exc.orig}") from None
+        raise DatabaseError(f"cannot migrate the database: {one_line(exc)}") from None
 
 
 def head_revision() -> str:
@@ -113,7 +124,7 @@ def schema_status(engine: Engine) -> tuple[str | None, str]:
     try:
         return current_revision(engine), head_revision()
     except OperationalError as exc:
-        raise DatabaseError(f"database unreachable: {exc.orig}") from None
+        raise DatabaseError(f"database unreachable: {one_line(exc)}") from None
 
 
 def ensure_current(engine: Engine) -> None:

@@ -1,0 +1,28 @@
+# syntax=docker/dockerfile:1
+# Multi-stage: build a wheel with its dependencies, then a slim runtime as a non-root user.
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY followup ./followup
+RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[postgres]'
+
+FROM python:3.11-slim
+RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin followup \
+ && mkdir -p /data && chown followup /data
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+WORKDIR /app
+# Templates, the default reminder policy and the demo data are read from here.
+COPY templates ./templates
+COPY config ./config
+# The package looks for templates/ and config/ beside itself; point it at /app.
+ENV FOLLOWUP_HOME=/app \
+    FOLLOWUP_DATABASE_URL=sqlite:////data/followup.db \
+    FOLLOWUP_MAIL__MAILDIR=/data/maildir \
+    FOLLOWUP_SIGNING_KEY_PATH=/data/signing.key \
+    PYTHONUNBUFFERED=1
+USER followup
+VOLUME ["/data"]
+HEALTHCHECK --interval=60s --timeout=10s --start-period=20s --retries=3 CMD ["followup", "check"]
+# Migrate (idempotent), then run the daemon in the foreground.
+CMD ["sh", "-c", "followup init && followup run"]

@@ -1,0 +1,56 @@
+# followup: two commands matter — `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint typecheck pytest bench dovecot clean help
+
+help:
+	@echo "make run        install into .venv and start the daemon on the demo data (SQLite, Maildir)"
+	@echo "make test       install dev extras, then lint, type-check and run the whole test suite"
+	@echo "make lint       ruff check + ruff format --check"
+	@echo "make typecheck  mypy --strict on followup/"
+	@echo "make bench      run the benchmarks and print their figures"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/followup init
+	$(BIN)/followup demo --if-empty
+	$(BIN)/followup run
+
+lint: $(STAMP)
+	$(BIN)/ruff check followup tests bench
+	$(BIN)/ruff format --check followup tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+# Dovecot serves the IMAP tests. Installed from Debian's packages when we can
+# (root with apt-get); otherwise those tests skip with a visible reason.
+dovecot:
+	@if command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing dovecot-imapd for the IMAP tests"; \
+	  (apt-get install -y -q dovecot-imapd >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null && apt-get install -y -q dovecot-imapd >/dev/null)) || \
+	  echo "could not install dovecot-imapd: IMAP tests will skip"; \
+	else echo "dovecot is not installed and cannot be installed here: IMAP tests will skip"; fi
+
+pytest: $(STAMP) dovecot
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

@@ -1,0 +1,127 @@
+"""The daemon: APScheduler wakes work up; the database says what work there is.
+
+Jobs are rebuilt from configuration at every start and kept in memory, so a
+restart, a crash or a second replica loses and duplicates nothing: each job
+reads what is due from the database and claims it before acting. Stopping
+(SIGINT/SIGTERM) lets running jobs finish, then releases any claims.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, timedelta
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from followup.clock import Clock
+from followup.settings import Settings
+
+log = logging.getLogger("followup.daemon")
+
+JobFn = Callable[[], Coroutine[Any, Any, object]]
+
+
+@dataclass
+class JobSpec:
+    """One scheduled job: what to run and when (an APScheduler trigger)."""
+
+    id: str
+    func: JobFn
+    trigger: object
+    description: str
+
+
+@dataclass
+class Daemon:
+    settings: Settings
+    clock: Clock
+    jobs: list[JobSpec]
+    on_stop: Callable[[], Awaitable[None]] | None = None
+    stop_timeout: float = 60.0
+    _inflight: set[asyncio.Task[object]] = field(default_factory=set)
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def _wrap(self, spec: JobSpec) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            if self._stopping.is_set():
+                return
+            task: asyncio.Task[object] = asyncio.create_task(spec.func(), name=spec.id)
+            self._inflight.add(task)
+            try:
+                await task
+            except Exception:
+                # A failing job must never take the daemon down; it runs again next time.
+                log.exception("job %s failed", spec.id, extra={"event": "job.failed", "job": spec.id})
+            finally:
+                self._inflight.discard(task)
+
+        return run
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        for spec in self.jobs:
+            scheduler.add_job(
+                self._wrap(spec),
+                trigger=spec.trigger,
+                id=spec.id,
+                name=spec.description,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+            )
+        scheduler.start()
+        try:
+            for job in scheduler.get_jobs():
+                log.info(
+                    "job %s: %s; next run %s",
+                    job.id,
+                    job.name,
+                    job.next_run_time.isoformat() if job.next_run_time else "never",
+                    extra={"event": "job.scheduled", "job": job.id},
+                )
+            log.info("daemon started with %d jobs", len(self.jobs), extra={"event": "daemon.started"})
+            self.started.set()
+            await self._stopping.wait()
+        finally:
+            scheduler.shutdown(wait=False)
+            if self._inflight:
+                log.info(
+                    "waiting for %d running job(s) to finish", len(self._inflight), extra={"event": "daemon.draining"}
+                )
+                _done, pending = await asyncio.wait(set(self._inflight), timeout=self.stop_timeout)
+                for task in pending:
+                    task.cancel()
+            if self.on_stop is not None:
+                await self.on_stop()
+            log.info("daemon stopped", extra={"event": "daemon.stopped"})
+
+
+def interval(seconds: float, *, start_now: bool, clock: Clock) -> IntervalTrigger:
+    """An interval trigger; ``start_now`` fires the first run immediately."""
+    first = clock.now() + timedelta(milliseconds=10) if start_now else None
+    return IntervalTrigger(seconds=seconds, start_date=first, timezone=UTC)
+
+
+def weekly(day: str, hour: int, zone: str) -> CronTrigger:
+    return CronTrigger(day_of_week=day, hour=hour, minute=0, timezone=zone)
+
+
+def daily(hour: int, zone: str) -> CronTrigger:
+    return CronTrigger(hour=hour, minute=5, timezone=zone)
+
+
+def install_signal_handlers(daemon: Daemon) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, daemon.stop)
