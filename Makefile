@@ -27,8 +27,8 @@ run: $(STAMP)
 	$(BIN)/followup run
 
 lint: $(STAMP)
-	$(BIN)/ruff check followup tests bench
-	$(BIN)/ruff format --check followup tests bench
+	$(BIN)/ruff check followup tests $(wildcard bench)
+	$(BIN)/ruff format --check followup tests $(wildcard bench)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
