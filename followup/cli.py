@@ -344,7 +344,7 @@ def dump_json(value: object) -> str:
 
 @cli.command()
 def run() -> None:
-    """Run the daemon: dispatch tick, weekly digest, meeting rounds and inbox poll.
+    """Run the daemon: dispatch tick, occurrences, weekly digest and (with IMAP) the inbox poll.
 
     Jobs are rebuilt from the settings at start. SIGINT/SIGTERM finish
     in-flight work, release claims and exit 0.
@@ -353,13 +353,20 @@ def run() -> None:
 
     from followup.daemon import Daemon, install_signal_handlers
     from followup.jobs import build_jobs
+    from followup.services import Mailer
 
     a = app()
     engine = a.engine()
-    signing_key(a.settings)
 
     async def main_loop() -> None:
-        daemon = Daemon(a.settings, a.clock, build_jobs(engine, a.settings, a.clock))
+        mailer = Mailer.create(engine, a.settings)
+        daemon = Daemon(a.settings, a.clock, build_jobs(mailer, a.clock))
+
+        async def on_stop() -> None:
+            mailer.dispatcher.stop()
+            await mailer.close()
+
+        daemon.on_stop = on_stop
         install_signal_handlers(daemon)
         await daemon.run()
 

@@ -1,8 +1,15 @@
-"""The daemon's job bodies, and how they are scheduled from the settings.
+"""The daemon's jobs, built from the settings at every start.
 
-Each body does one unit of work against the database and returns; the
-daemon decides when. Blocking database work runs in a worker thread so the
-event loop (and SMTP/IMAP I/O) keeps moving.
+- dispatch: every ``schedule.tick_seconds``, plan the reminder steps due and
+  send what the outbox holds (cost proportional to what is due);
+- occurrences: hourly, roll recurring and meeting-relative commitments
+  forward and plan the meeting rounds that have come due;
+- digest: weekly, on ``schedule.digest_day`` at ``digest_hour`` in the
+  secretariat's zone;
+- inbox: every ``imap.poll_seconds`` when an IMAP host is configured.
+
+Blocking database work runs in a worker thread so SMTP and IMAP I/O keep
+moving on the event loop.
 """
 
 from __future__ import annotations
@@ -10,37 +17,65 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
-
-from followup.assignments import sync_assignments
-from followup.clock import Clock, local_date
-from followup.daemon import JobSpec, interval
-from followup.settings import Settings
+from followup.clock import Clock
+from followup.daemon import JobFn, JobSpec, interval, weekly
+from followup.services import Mailer, plan_secretariat_mail, send_digest, sync
 
 log = logging.getLogger("followup.jobs")
 
-
-def sync(engine: Engine, settings: Settings, clock: Clock) -> int:
-    """Roll recurring and meeting-relative occurrences forward."""
-    now = clock.now()
-    with Session(engine) as session:
-        result = sync_assignments(session, local_date(now, settings.secretariat.timezone), now)
-        session.commit()
-    if result.created:
-        log.info("%d new assignment(s)", result.created, extra={"event": "assignments.created"})
-    return result.created
+InboxPoll = JobFn
 
 
-def build_jobs(engine: Engine, settings: Settings, clock: Clock) -> list[JobSpec]:
+def build_jobs(mailer: Mailer, clock: Clock, inbox_poll: InboxPoll | None = None) -> list[JobSpec]:
+    settings = mailer.settings
+    sched = settings.schedule
+
     async def dispatch() -> None:
-        await asyncio.to_thread(sync, engine, settings, clock)
+        result = await mailer.dispatcher.tick(clock.now())
+        if result.sent or result.failed or result.retrying:
+            log.info(
+                "tick: %d sent, %d failed, %d to retry",
+                result.sent,
+                result.failed,
+                result.retrying,
+                extra={"event": "tick.done", "sent": result.sent, "failed": result.failed},
+            )
 
-    return [
+    async def occurrences() -> None:
+        now = clock.now()
+        await asyncio.to_thread(sync, mailer.engine, settings, now)
+        await asyncio.to_thread(plan_secretariat_mail, mailer.engine, settings, now)
+
+    async def digest() -> None:
+        await send_digest(mailer, clock.now())
+
+    jobs = [
+        JobSpec(
+            "occurrences",
+            occurrences,
+            interval(3600, start_now=True, clock=clock),
+            "roll occurrences forward and plan meeting rounds, hourly",
+        ),
         JobSpec(
             "dispatch",
             dispatch,
-            interval(settings.schedule.tick_seconds, start_now=True, clock=clock),
-            f"dispatch tick every {settings.schedule.tick_seconds}s",
+            interval(sched.tick_seconds, start_now=True, clock=clock),
+            f"plan and send reminders every {sched.tick_seconds}s",
+        ),
+        JobSpec(
+            "digest",
+            digest,
+            weekly(sched.digest_day, sched.digest_hour, settings.secretariat.timezone),
+            f"weekly digest, {sched.digest_day} {sched.digest_hour:02d}:00 {settings.secretariat.timezone}",
         ),
     ]
+    if inbox_poll is not None:
+        jobs.append(
+            JobSpec(
+                "inbox",
+                inbox_poll,
+                interval(settings.imap.poll_seconds, start_now=True, clock=clock),
+                f"poll {settings.imap.host} {settings.imap.folder} every {settings.imap.poll_seconds}s",
+            )
+        )
+    return jobs

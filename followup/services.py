@@ -1,0 +1,79 @@
+"""One-shot units of work shared by the CLI (``followup tick``) and the daemon's jobs.
+
+Each function takes the clock's ``now``: the daemon passes the real time,
+tests and ``--now`` pass any instant.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from followup.assignments import sync_assignments
+from followup.clock import local_date
+from followup.dispatch import Dispatcher, TickResult
+from followup.policy import load_schedule_policies
+from followup.rounds import plan_digest, plan_meeting_rounds
+from followup.settings import Settings
+from followup.signing import signing_key
+from followup.transport import Transport, make_transport
+
+log = logging.getLogger("followup.services")
+
+
+@dataclass
+class Mailer:
+    """What sending needs, built once per process from the settings."""
+
+    engine: Engine
+    settings: Settings
+    transport: Transport
+    dispatcher: Dispatcher
+
+    @classmethod
+    def create(cls, engine: Engine, settings: Settings, transport: Transport | None = None) -> Mailer:
+        transport = transport or make_transport(settings)
+        dispatcher = Dispatcher(
+            engine,
+            settings,
+            transport,
+            secret=signing_key(settings),
+            policies=load_schedule_policies(settings.schedule),
+        )
+        return cls(engine, settings, transport, dispatcher)
+
+    async def close(self) -> None:
+        await self.transport.close()
+
+
+def sync(engine: Engine, settings: Settings, now: datetime) -> int:
+    """Roll recurring and meeting-relative occurrences forward; return how many were created."""
+    with Session(engine) as session:
+        result = sync_assignments(session, local_date(now, settings.secretariat.timezone), now)
+        session.commit()
+    if result.created:
+        log.info("%d new assignment(s)", result.created, extra={"event": "assignments.created"})
+    return result.created
+
+
+def plan_secretariat_mail(engine: Engine, settings: Settings, now: datetime) -> int:
+    """Plan the meeting rounds due at ``now``."""
+    return plan_meeting_rounds(engine, settings, now)
+
+
+async def tick(mailer: Mailer, now: datetime, *, dry_run: bool = False) -> TickResult:
+    """Everything due at ``now``: new occurrences, meeting rounds, reminders; then send."""
+    if not dry_run:
+        sync(mailer.engine, mailer.settings, now)
+        plan_meeting_rounds(mailer.engine, mailer.settings, now)
+    return await mailer.dispatcher.tick(now, dry_run=dry_run)
+
+
+async def send_digest(mailer: Mailer, now: datetime) -> TickResult:
+    """Plan this week's digest (once per week) and send what is due."""
+    plan_digest(mailer.engine, mailer.settings, now)
+    return await mailer.dispatcher.tick(now)

@@ -1,0 +1,106 @@
+"""The mail commands end to end on the demo data: tick to the Maildir, preview, digest, calendar."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import mailbox
+from pathlib import Path
+
+from icalendar import Calendar
+
+from tests.e2e.test_cli import assert_one_line_error, run
+
+NOW = "2026-11-30T16:00:00Z"
+
+
+def demo(tmp_path: Path) -> dict[str, object]:
+    assert run(tmp_path, "demo", "--today", "2026-11-30", "--now", "2026-11-30").returncode == 0
+    matrix: dict[str, object] = json.loads(run(tmp_path, "status", "--format", "json", "--now", NOW).stdout)
+    return matrix
+
+
+def test_tick_dry_run_then_real_tick_then_nothing_twice(tmp_path: Path) -> None:
+    demo(tmp_path)
+    dry = run(tmp_path, "tick", "--now", NOW, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    would = [line for line in dry.stdout.splitlines() if line.startswith("would send: ")]
+    assert would
+    assert not (tmp_path / "var" / "maildir").exists()  # dry run wrote nothing
+
+    real = run(tmp_path, "tick", "--now", NOW)
+    assert real.returncode == 0, real.stderr
+    box = mailbox.Maildir(tmp_path / "var" / "maildir", create=False)
+    sent = len(box)
+    assert sent > 0
+    assert "0 failed" in real.stdout
+    for key in box.iterkeys():
+        msg = email.message_from_bytes(box.get_bytes(key), policy=email.policy.default)
+        assert msg["Auto-Submitted"] == "auto-generated"
+        assert msg["Reply-To"].addresses[0].username.startswith("ts+")
+        assert "[RCM-" in msg["Subject"]
+        types = [part.get_content_type() for part in msg.walk()]
+        assert "text/plain" in types and "text/html" in types and "text/calendar" in types
+    recipients = [email.message_from_bytes(box.get_bytes(k))["To"] for k in box.iterkeys()]
+    assert len(recipients) == len(set(recipients)), "one email per contact per day"
+
+    again = run(tmp_path, "tick", "--now", "2026-11-30T16:30:00Z")
+    assert again.returncode == 0
+    assert len(mailbox.Maildir(tmp_path / "var" / "maildir", create=False)) == sent
+
+
+def test_preview_in_both_languages(tmp_path: Path) -> None:
+    matrix = demo(tmp_path)
+    rows = matrix["rows"]
+    assert isinstance(rows, list)
+    cell = next(c for r in rows for code, c in r["cells"].items() if code == "HN" and c["code"] == "overdue")
+    aid = str(cell["assignment_id"])
+    es = run(tmp_path, "preview", "overdue", "--assignment", aid, "--now", NOW)
+    assert es.returncode == 0, es.stderr
+    assert "Subject:" in es.stdout and "Estimad" in es.stdout
+    en = run(tmp_path, "preview", "overdue", "--assignment", aid, "--language", "en", "--now", NOW)
+    assert "Dear" in en.stdout
+    eml = tmp_path / "preview.eml"
+    assert run(tmp_path, "preview", "escalation", "--assignment", aid, "--out", str(eml), "--now", NOW).returncode == 0
+    msg = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    assert msg["Content-Language"] == "es"
+    html = tmp_path / "preview.html"
+    assert run(tmp_path, "preview", "reminder", "--assignment", aid, "--out", str(html), "--now", NOW).returncode == 0
+    assert html.read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html")
+    round_ = run(tmp_path, "preview", "meeting_round", "--now", NOW)
+    assert round_.returncode == 0, round_.stderr
+    assert "status-" in round_.stdout  # the CSV matrix attached for the secretariat
+    assert_one_line_error(run(tmp_path, "preview", "reminder", "--now", NOW), "needs --assignment", 2)
+    assert_one_line_error(run(tmp_path, "preview", "reminder", "--assignment", "999999"), "no assignment 999999")
+    assert_one_line_error(
+        run(tmp_path, "preview", "reminder", "--assignment", aid, "--out", "x.pdf"), ".eml or .html", 2
+    )
+
+
+def test_digest_preview_and_send_once_a_week(tmp_path: Path) -> None:
+    demo(tmp_path)
+    preview = run(tmp_path, "digest", "--now", NOW)
+    assert preview.returncode == 0, preview.stderr
+    assert "Subject:" in preview.stdout and "overdue" in preview.stdout.lower()
+    sent = run(tmp_path, "digest", "--send", "--now", NOW)
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stdout.startswith("digest to ts@rcm.example.org")
+    again = run(tmp_path, "digest", "--send", "--now", "2026-12-02T16:00:00Z")
+    assert "no digest sent" in again.stdout
+    box = mailbox.Maildir(tmp_path / "var" / "maildir", create=False)
+    digests = [
+        k for k in box.iterkeys() if email.message_from_bytes(box.get_bytes(k))["To"].endswith("<ts@rcm.example.org>")
+    ]
+    assert len(digests) == 1
+
+
+def test_calendar_feed(tmp_path: Path) -> None:
+    demo(tmp_path)
+    out = tmp_path / "hn.ics"
+    result = run(tmp_path, "calendar", "--country", "HN", "--out", str(out), "--now", NOW)
+    assert result.returncode == 0, result.stderr
+    cal = Calendar.from_ical(out.read_bytes())
+    summaries = [str(e.get("summary")) for e in cal.walk("VEVENT")]
+    assert summaries and any("[RCM-" in s for s in summaries)
+    assert_one_line_error(run(tmp_path, "calendar", "--country", "ZZ"), "no country or organisation 'ZZ'")
