@@ -10,16 +10,19 @@ record of what was chased stays.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlmodel import Session, col, select
+import sqlalchemy as sa
+from sqlmodel import Session, SQLModel, col, select
 
 from followup.events import record_event
 from followup.models import Assignment, Commitment, CommitmentOwner, Meeting, Party
 from followup.occurrences import occurrences
 
 ACTOR = "data-load"
+ASSIGNMENT_TABLE = SQLModel.metadata.tables["assignment"]
 
 
 @dataclass
@@ -37,61 +40,90 @@ def owners_of(commitment: Commitment, explicit: list[str], members: list[str]) -
     return codes
 
 
-def sync_assignments(session: Session, today: date, now: datetime) -> SyncResult:
-    """Create missing assignments, move pending due dates that the data changed."""
+def sync_assignments(
+    session: Session, today: date, now: datetime, *, kinds: Collection[str] | None = None
+) -> SyncResult:
+    """Create missing assignments, move pending due dates that the data changed.
+
+    ``kinds`` limits the work to commitments with those due rules: the daemon
+    rolls only ``meeting`` and ``recurring`` rules forward (fixed dates change
+    only when data is loaded). Existing rows are read as plain tuples, grouped
+    by commitment, so a million assignments cost a scan, not a million objects.
+    """
     result = SyncResult()
-    commitments = session.exec(select(Commitment).where(col(Commitment.active))).all()
+    stmt = select(Commitment).where(col(Commitment.active))
+    if kinds is not None:
+        stmt = stmt.where(col(Commitment.due_kind).in_(tuple(kinds)))
+    commitments = session.exec(stmt).all()
+    if not commitments:
+        return result
     meetings = session.exec(select(Meeting)).all()
     members = list(session.exec(select(Party.code).where(col(Party.member), col(Party.active)).order_by(Party.code)))
     explicit: dict[str, list[str]] = defaultdict(list)
     for owner_row in session.exec(select(CommitmentOwner)).all():
         explicit[owner_row.commitment_id].append(owner_row.party_code)
-    existing: dict[tuple[str, str, str], Assignment] = {}
-    active_ids = [c.id for c in commitments]
-    if active_ids:
-        for a in session.exec(select(Assignment).where(col(Assignment.commitment_id).in_(active_ids))).all():
-            existing[(a.commitment_id, a.party_code, a.occurrence)] = a
-    new_rows: list[Assignment] = []
+    existing: dict[str, dict[tuple[str, str], tuple[int, date, str]]] = defaultdict(dict)
+    ids = [c.id for c in commitments]
+    table = ASSIGNMENT_TABLE
+    for start in range(0, len(ids), 500):
+        rows = session.connection().execute(
+            sa.select(
+                table.c.id, table.c.commitment_id, table.c.party_code, table.c.occurrence,
+                table.c.original_due_date, table.c.state,
+            ).where(table.c.commitment_id.in_(ids[start : start + 500]))
+        )  # fmt: skip
+        for r in rows:
+            existing[r.commitment_id][(r.party_code, r.occurrence)] = (r.id, r.original_due_date, r.state)
+    new_rows: list[dict[str, object]] = []
     for commitment in commitments:
         owners = owners_of(commitment, sorted(explicit.get(commitment.id, [])), members)
         occ = occurrences(commitment, meetings, today)
-        wanted = set()
+        have = existing.get(commitment.id, {})
+        wanted: set[tuple[str, str]] = set()
         for owner in owners:
             for o in occ:
-                key = (commitment.id, owner, o.key)
-                wanted.add(key)
-                row = existing.get(key)
-                if row is None:
+                wanted.add((owner, o.key))
+                found = have.get((owner, o.key))
+                if found is None:
                     new_rows.append(
-                        Assignment(
-                            commitment_id=commitment.id,
-                            party_code=owner,
-                            occurrence=o.key,
-                            meeting_id=o.meeting_id,
-                            original_due_date=o.due,
-                            due_date=o.due,
-                            state="pending",
-                            state_changed_at=now,
-                        )
+                        {
+                            "commitment_id": commitment.id,
+                            "party_code": owner,
+                            "occurrence": o.key,
+                            "meeting_id": o.meeting_id,
+                            "original_due_date": o.due,
+                            "due_date": o.due,
+                            "state": "pending",
+                            "state_changed_at": now,
+                            "extension_requested_to": None,
+                            "note": "",
+                        }
                     )
-                elif row.original_due_date != o.due:
+                elif found[1] != o.due:
                     # The data moved the deadline. An extension granted by the
                     # secretariat keeps its own date; otherwise follow the data.
+                    row = session.get(Assignment, found[0])
+                    assert row is not None
                     row.original_due_date = o.due
                     if row.state == "pending":
                         row.due_date = o.due
                     session.add(row)
                     result.moved += 1
                     record_event(session, now, ACTOR, "due-date-changed", assignment_id=row.id, due_date=o.due)
-        for key, row in existing.items():
-            if key[0] == commitment.id and key not in wanted and row.state in ("pending", "extended"):
+        for key, (aid, _original, state) in have.items():
+            if key not in wanted and state in ("pending", "extended"):
+                row = session.get(Assignment, aid)
+                assert row is not None
                 row.state = "waived"
                 row.state_changed_at = now
                 session.add(row)
                 result.waived += 1
-                record_event(session, now, ACTOR, "waived", assignment_id=row.id, reason="owner or occurrence removed")
-    session.add_all(new_rows)
+                record_event(session, now, ACTOR, "waived", assignment_id=aid, reason="owner or occurrence removed")
     session.flush()
+    if new_rows:
+        inserted = session.connection().execute(
+            sa.insert(table).returning(table.c.id, sort_by_parameter_order=True), new_rows
+        )
+        result.created_ids = list(inserted.scalars())
     result.created = len(new_rows)
-    result.created_ids = [r.id for r in new_rows if r.id is not None]
     return result

@@ -84,7 +84,7 @@ def init() -> None:
 
 @cli.command()
 def check() -> None:
-    """Verify configuration, database reachability and migrations (exit 0 when healthy).
+    """Verify configuration, database, migrations, policies and templates (exit 0 when healthy).
 
     Meant for the Docker HEALTHCHECK and for monitoring.
     """
@@ -99,8 +99,19 @@ def check() -> None:
     if current != head:
         raise DatabaseError(f"database schema at {current or 'nothing'}, expected {head}: run 'followup init'")
     signing_key(a.settings, create=False)
+    from followup.policy import load_schedule_policies
+    from followup.render import KINDS, renderer_for
+
+    policies = load_schedule_policies(a.settings.schedule)
+    renderer = renderer_for(a.settings.mail.templates_dir)
+    for kind in KINDS:
+        for language in ("en", "es"):
+            renderer.templates(kind, language)
     transport = f"smtp {a.settings.smtp.host}:{a.settings.smtp.port}" if a.settings.uses_smtp else "maildir"
-    click.echo(f"ok: configuration valid, database at {head}, delivery via {transport}")
+    click.echo(
+        f"ok: configuration valid, database at {head}, {len(policies)} reminder policies, "
+        f"templates complete, delivery via {transport}"
+    )
 
 
 @cli.command()
@@ -360,7 +371,16 @@ def run() -> None:
 
     async def main_loop() -> None:
         mailer = Mailer.create(engine, a.settings)
-        daemon = Daemon(a.settings, a.clock, build_jobs(mailer, a.clock))
+        inbox = None
+        if a.settings.imap.host:
+            from followup.inbox import poll_imap
+
+            secret = signing_key(a.settings)
+
+            async def inbox() -> None:
+                await poll_imap(engine, a.settings, clock=a.clock, secret=secret)
+
+        daemon = Daemon(a.settings, a.clock, build_jobs(mailer, a.clock, inbox))
 
         async def on_stop() -> None:
             mailer.dispatcher.stop()

@@ -91,7 +91,7 @@ def collect_digest(engine: Engine, settings: Settings, now: datetime) -> DigestC
         for code, items in sorted(overdue.items(), key=lambda kv: (-len(kv[1]), names[kv[0]]))
     ]
     return DigestContext(
-        secretariat=secretariat_view(settings),
+        secretariat=secretariat_view(settings, language),
         period_start=local_date(since, zone),
         period_end=today,
         overdue_by_party=tuple(by_party),

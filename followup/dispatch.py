@@ -14,10 +14,10 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -35,7 +35,7 @@ from followup.digest import collect_digest
 from followup.errors import DeliveryError, PermanentDeliveryError
 from followup.ics import calendar_feed, deadline_entry
 from followup.models import OPEN_STATES, Assignment, Commitment, Contact, Meeting, Notification, Party
-from followup.outbox import assign_message_id, claim, record_failure, record_sent, release
+from followup.outbox import assign_message_ids, claim, record_failure, record_sent, release
 from followup.planner import PlanResult, plan, preview
 from followup.policy import Policy
 from followup.queries import status_matrix
@@ -58,6 +58,7 @@ from followup.transport import Transport
 from followup.views import item_view, party_name, secretariat_view
 
 log = logging.getLogger("followup.dispatch")
+_K = TypeVar("_K", int, str)
 
 
 def email_kind(kinds: Sequence[str]) -> str:
@@ -108,6 +109,7 @@ class Dispatcher:
         policies: dict[str, Policy],
         worker_id: str | None = None,
         batch_size: int = 500,
+        commit_every: int = 50,
     ) -> None:
         self.engine = engine
         self.settings = settings
@@ -115,6 +117,8 @@ class Dispatcher:
         self.policies = policies
         self.worker_id = worker_id or worker_name()
         self.batch_size = batch_size
+        #: Message-IDs are stored, and sent emails recorded, this many emails per commit.
+        self.commit_every = commit_every
         self.composer = Composer(settings.mail, secret=secret, tag=settings.secretariat.tag)
         self.renderer: Renderer = renderer_for(settings.mail.templates_dir)
         self.window = SendWindow.from_settings(settings.schedule)
@@ -163,32 +167,77 @@ class Dispatcher:
         return result
 
     async def _send_batch(self, rows: list[Notification], now: datetime, result: TickResult) -> None:
-        zones = self._zones(rows)
-        groups = group_for_delivery(rows, now, lambda r: zones.get(r.id or 0, self.settings.secretariat.timezone))
-        outgoing: list[Outgoing] = []
-        with Session(self.engine) as session:
-            cache = _Cache(session)
-            for group in groups:
-                try:
-                    built = self._build(group, cache, now)
-                except DeliveryError as exc:
-                    self._fail(group.ids, now, str(exc), permanent=exc.permanent, result=result)
-                    continue
-                except Exception as exc:
-                    # A template or data bug: keep the rows, say why, never crash the daemon.
-                    log.exception("cannot build %s for %s", group.rows[0].kind, group.recipient)
-                    self._fail(group.ids, now, f"cannot build message: {exc}", permanent=True, result=result)
-                    continue
-                if built is None:
-                    self._cancel(group.ids, "nothing left to report")
-                    result.skipped += len(group.ids)
-                    continue
-                outgoing.append(built)
-        for item in outgoing:
-            assign_message_id(self.engine, item.ids, item.message.message_id)
-        await asyncio.gather(*(self._deliver(item, now, result) for item in outgoing))
+        """Build, store the Message-IDs of, send and record a claimed batch, as a stream.
 
-    async def _deliver(self, item: Outgoing, now: datetime, result: TickResult) -> None:
+        Emails go out while later ones are still being built: every
+        ``commit_every`` built emails have their Message-IDs stored in one
+        commit and are handed to the transport, and the loop yields after
+        each email it builds so that transactions in flight move on instead
+        of waiting for the whole batch. Sent emails are recorded
+        ``commit_every`` at a time (:class:`_SentLedger`).
+        """
+        sent = _SentLedger(self.engine, now, result, flush_every=self.commit_every)
+        deliveries: list[asyncio.Task[None]] = []
+        try:
+            with Session(self.engine) as session:
+                cache = _Cache(session)
+                # Everything the batch's emails need, a few queries in all rather than a few per email.
+                cache.preload_contacts([r.contact_id for r in rows if r.contact_id is not None])
+                default_zone = self.settings.secretariat.timezone
+                groups = group_for_delivery(rows, now, lambda r: cache.zone(r.contact_id) or default_zone)
+                cache.preload_items([r for g in groups if g.rows[0].kind in REMINDER_KINDS for r in g.items])
+                ready: list[Outgoing] = []
+                for group in groups:
+                    built = self._build_or_fail(group, cache, now, result)
+                    if built is not None:
+                        ready.append(built)
+                    if len(ready) >= self.commit_every:
+                        deliveries += self._launch(ready, now, result, sent)
+                        ready = []
+                    if deliveries:
+                        await asyncio.sleep(0)
+                deliveries += self._launch(ready, now, result, sent)
+            outcomes = await asyncio.gather(*deliveries, return_exceptions=True)
+        except BaseException as exc:
+            # Emails already handed over finish (they are in the ledger); a cancelled tick cancels them.
+            if isinstance(exc, asyncio.CancelledError):
+                for task in deliveries:
+                    task.cancel()
+            await asyncio.gather(*deliveries, return_exceptions=True)
+            raise
+        finally:
+            sent.flush()
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    def _build_or_fail(self, group: DeliveryGroup, cache: _Cache, now: datetime, result: TickResult) -> Outgoing | None:
+        """The email for ``group``; None (with the rows recorded as failed or cancelled) when there is none."""
+        try:
+            built = self._build(group, cache, now)
+        except DeliveryError as exc:
+            self._fail(group.ids, now, str(exc), permanent=exc.permanent, result=result)
+            return None
+        except Exception as exc:
+            # A template or data bug: keep the rows, say why, never crash the daemon.
+            log.exception("cannot build %s for %s", group.rows[0].kind, group.recipient)
+            self._fail(group.ids, now, f"cannot build message: {exc}", permanent=True, result=result)
+            return None
+        if built is None:
+            self._cancel(group.ids, "nothing left to report")
+            result.skipped += len(group.ids)
+        return built
+
+    def _launch(
+        self, ready: list[Outgoing], now: datetime, result: TickResult, sent: _SentLedger
+    ) -> list[asyncio.Task[None]]:
+        """Store the Message-IDs of ``ready`` (one commit), then start their SMTP transactions."""
+        if not ready:
+            return []
+        assign_message_ids(self.engine, [(item.ids, item.message.message_id) for item in ready])
+        return [asyncio.create_task(self._deliver(item, now, result, sent)) for item in ready]
+
+    async def _deliver(self, item: Outgoing, now: datetime, result: TickResult, sent: _SentLedger) -> None:
         msg = item.message
         try:
             refused = await self.transport.send(msg.sender, msg.recipients, msg.data)
@@ -203,9 +252,7 @@ class Dispatcher:
                 extra={"event": "mail.failed", "kind": item.kind, "permanent": exc.permanent},
             )
             return
-        record_sent(self.engine, item.ids, now)
-        result.sent += 1
-        result.messages.append(item.summary)
+        sent.add(item)
         log.info(
             "sent %s %s to %s%s",
             item.kind,
@@ -241,16 +288,6 @@ class Dispatcher:
                 .values(state="cancelled", lease_owner="", lease_until=None, last_error=reason)
             )
 
-    def _zones(self, rows: Sequence[Notification]) -> dict[int, str]:
-        from followup.outbox import contact_recipients
-
-        recipients = contact_recipients(self.engine, {r.contact_id for r in rows if r.contact_id is not None})
-        return {
-            r.id or 0: recipients[r.contact_id].zone
-            for r in rows
-            if r.contact_id is not None and r.contact_id in recipients
-        }
-
     # ------------------------------------------------------------------ building emails
 
     def _build(self, group: DeliveryGroup, cache: _Cache, now: datetime) -> Outgoing | None:
@@ -261,6 +298,10 @@ class Dispatcher:
             return self._digest(group, now)
         if kind == "meeting_round":
             return self._meeting_round(group, cache, now)
+        if kind == "acknowledgement":
+            from followup.ack import build_acknowledgement
+
+            return build_acknowledgement(self, group, cache, now)
         raise PermanentDeliveryError(f"no builder for notification kind {kind!r}")
 
     def _reminder(self, group: DeliveryGroup, cache: _Cache, now: datetime) -> Outgoing | None:
@@ -304,14 +345,14 @@ class Dispatcher:
         context = ReminderContext(
             recipient_name=contact.name,
             items=tuple(items),
-            secretariat=secretariat_view(self.settings),
+            secretariat=secretariat_view(self.settings, language),
             reminder_number=ordinal,
             copied_to=tuple(copied),
             has_calendar=True,
         )
         rendered = self.renderer.render(kind, language, context)
         ics = calendar_feed(entries, now=now, name=pick(language, "Deadlines", "Plazos"))
-        return self._compose(
+        return self.compose_for(
             group,
             kind,
             rendered,
@@ -329,7 +370,7 @@ class Dispatcher:
         language = self.language_override or self.settings.secretariat.language
         rendered = self.renderer.render("digest", language, context)
         to = [Mailbox(self.settings.secretariat.email, self.settings.secretariat.name)]
-        return self._compose(group, "digest", rendered, now, to=to)
+        return self.compose_for(group, "digest", rendered, now, to=to)
 
     def _meeting_round(self, group: DeliveryGroup, cache: _Cache, now: datetime) -> Outgoing | None:
         row = group.rows[0]
@@ -356,10 +397,10 @@ class Dispatcher:
                 meeting=_meeting_view(meeting, language),
                 days_to_meeting=(meeting.start_date - today).days,
                 items=tuple(items),
-                secretariat=secretariat_view(self.settings),
+                secretariat=secretariat_view(self.settings, language),
             )
             rendered = self.renderer.render("meeting_round", language, context)
-            return self._compose(
+            return self.compose_for(
                 group,
                 "meeting_round",
                 rendered,
@@ -391,7 +432,7 @@ class Dispatcher:
             meeting=_meeting_view(meeting, language),
             days_to_meeting=(meeting.start_date - today).days,
             items=(),
-            secretariat=secretariat_view(self.settings),
+            secretariat=secretariat_view(self.settings, language),
             summary=summary,
             open_by_party=tuple(PartyItems(names[code], tuple(items)) for code, items in sorted(by_party.items())),
             has_attachment=True,
@@ -410,9 +451,9 @@ class Dispatcher:
             )
         attachment = csv_attachment(csv_rows, f"status-{meeting.id}.csv")
         to = [Mailbox(self.settings.secretariat.email, self.settings.secretariat.name)]
-        return self._compose(group, "meeting_round", rendered, now, to=to, attachments=[attachment])
+        return self.compose_for(group, "meeting_round", rendered, now, to=to, attachments=[attachment])
 
-    def _compose(
+    def compose_for(
         self,
         group: DeliveryGroup,
         kind: str,
@@ -423,7 +464,10 @@ class Dispatcher:
         cc: Sequence[Mailbox] = (),
         assignment_ids: Sequence[int] = (),
         attachments: Sequence[Attachment] = (),
+        in_reply_to: str | None = None,
+        references: Sequence[str] = (),
     ) -> Outgoing:
+        """Compose the email for ``group``: its first row signs the reply token."""
         message = self.composer.compose(
             rendered,
             kind=kind,
@@ -433,6 +477,8 @@ class Dispatcher:
             notification_id=group.ids[0],
             assignment_ids=assignment_ids,
             attachments=attachments,
+            in_reply_to=in_reply_to,
+            references=references,
         )
         refs = " ".join(f"#{a}" for a in assignment_ids)
         summary = f"{kind} to {', '.join(message.recipients)}" + (f" ({refs})" if refs else "")
@@ -448,8 +494,48 @@ def _meeting_view(meeting: Meeting, language: str) -> MeetingView:
     )
 
 
+class _SentLedger:
+    """Records delivered emails as sent, a few at a time.
+
+    Each email's Message-ID is stored before its SMTP transaction, so
+    recording "sent" a handful of emails later changes nothing a reader of
+    the ledger can tell, except after a crash in between: then those rows
+    are sent again when their lease runs out, with the same Message-ID (the
+    recipient's mail client folds the copies), exactly as after a crash
+    during the SMTP transaction itself. One commit per ``flush_every``
+    emails instead of one per email is what lets the send loop keep up with
+    the SMTP server.
+    """
+
+    def __init__(self, engine: Engine, now: datetime, result: TickResult, *, flush_every: int) -> None:
+        self.engine = engine
+        self.now = now
+        self.result = result
+        self.flush_every = max(1, flush_every)
+        self._pending: list[Outgoing] = []
+
+    def add(self, item: Outgoing) -> None:
+        self._pending.append(item)
+        if len(self._pending) >= self.flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        record_sent(self.engine, [i for item in pending for i in item.ids], self.now)
+        self.result.sent += len(pending)
+        self.result.messages.extend(item.summary for item in pending)
+
+
 class _Cache:
-    """Rows looked up while building one batch of emails, each fetched once."""
+    """Rows looked up while building one batch of emails, each fetched once.
+
+    :meth:`preload_contacts` and :meth:`preload_items` fetch a whole batch's
+    rows with one query per table (and per :data:`PRELOAD_CHUNK` keys); the
+    lookups then fall back to one query per row only for what was not
+    preloaded.
+    """
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -458,6 +544,47 @@ class _Cache:
         self._assignments: dict[int, Assignment | None] = {}
         self._commitments: dict[str, Commitment] = {}
         self._meetings: dict[str, Meeting | None] = {}
+
+    def preload_contacts(self, contact_ids: Iterable[int]) -> None:
+        """The contacts and their parties."""
+        wanted = sorted({i for i in contact_ids if i not in self._contacts})
+        for chunk in _chunks(wanted):
+            for contact in self.session.exec(select(Contact).where(col(Contact.id).in_(chunk))):
+                self._contacts[contact.id or 0] = contact
+        for contact_id in wanted:
+            self._contacts.setdefault(contact_id, None)
+        self._preload_parties(c.party_code for c in self._contacts.values() if c is not None)
+
+    def preload_items(self, rows: Iterable[Notification]) -> None:
+        """The assignments reminder rows are about, their commitments and their owners."""
+        wanted = sorted({r.assignment_id for r in rows if r.assignment_id is not None} - self._assignments.keys())
+        for chunk in _chunks(wanted):
+            for assignment in self.session.exec(select(Assignment).where(col(Assignment.id).in_(chunk))):
+                self._assignments[assignment.id or 0] = assignment
+        for assignment_id in wanted:
+            self._assignments.setdefault(assignment_id, None)
+        found = [a for a in self._assignments.values() if a is not None]
+        commitments = sorted({a.commitment_id for a in found} - self._commitments.keys())
+        for keys in _chunks(commitments):
+            for commitment in self.session.exec(select(Commitment).where(col(Commitment.id).in_(keys))):
+                self._commitments[commitment.id] = commitment
+        self._preload_parties(a.party_code for a in found)
+
+    def _preload_parties(self, codes: Iterable[str]) -> None:
+        wanted = sorted(set(codes) - self._parties.keys())
+        for chunk in _chunks(wanted):
+            for party in self.session.exec(select(Party).where(col(Party.code).in_(chunk))):
+                self._parties[party.code] = party
+
+    def zone(self, contact_id: int | None) -> str | None:
+        """A contact's zone (its own, else its party's); None when the contact or its party is gone."""
+        contact = self.contact(contact_id)
+        if contact is None:
+            return None
+        if contact.timezone:
+            return contact.timezone
+        party = self._parties.get(contact.party_code) or self.session.get(Party, contact.party_code)
+        return party.timezone if party is not None else None
 
     def contact(self, contact_id: int | None) -> Contact | None:
         if contact_id is None:
@@ -505,3 +632,12 @@ class _Cache:
         if party_code:
             stmt = stmt.where(Assignment.party_code == party_code)
         return [(a, c, p) for a, c, p in self.session.exec(stmt).all()]
+
+
+#: Keys per IN (...) list when preloading.
+PRELOAD_CHUNK = 500
+
+
+def _chunks(keys: Sequence[_K]) -> Iterator[Sequence[_K]]:
+    for start in range(0, len(keys), PRELOAD_CHUNK):
+        yield keys[start : start + PRELOAD_CHUNK]

@@ -29,17 +29,17 @@ def record_event(
         assignment_id=assignment_id,
         entity=entity,
         entity_id=entity_id,
-        details={k: _jsonable(v) for k, v in details.items()},
+        details={k: jsonable(v) for k, v in details.items()},
     )
     session.add(event)
     return event
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     if isinstance(value, str | int | float | bool) or value is None:
         return value
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     return str(value)

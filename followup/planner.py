@@ -206,6 +206,10 @@ def _plan_rows(
     result: PlanResult,
 ) -> Iterator[dict[str, Any]]:
     busy_days: dict[tuple[int, Recipient], frozenset[date]] = {}
+    # next_step is a pure function of these keys; a plan's candidates share a few due dates, policies and
+    # recipients, so most decisions are taken once per batch rather than once per candidate.
+    decisions: dict[tuple[Any, ...], Decision | None] = {}
+    reachable: dict[str, _Recipients] = {}
     for cand in candidates:
         commitment = ctx.commitments.get(cand.commitment_id)
         party = ctx.parties.get(cand.party_code)
@@ -216,7 +220,9 @@ def _plan_rows(
         except FollowupError as exc:
             result.problems.append(f"assignment {cand.id} ({cand.commitment_id}/{cand.party_code}): {exc}")
             continue
-        who = _recipients(ctx.contacts.get(cand.party_code, []))
+        who = reachable.get(cand.party_code)
+        if who is None:
+            who = reachable[cand.party_code] = _recipients(ctx.contacts.get(cand.party_code, []))
         if not who.to:
             result.unreachable.append(cand.id)
             continue
@@ -228,16 +234,21 @@ def _plan_rows(
                 if busy is None:
                     busy = frozenset(local_day(at, recipient) for at in ctx.mailed.get(contact.id, ()))
                     busy_days[(contact.id, recipient)] = busy
-                decision = next_step(
-                    due_date=cand.due_date,
-                    state=cand.state,
-                    policy=policy,
-                    now=now,
-                    handled=ctx.handled.get((cand.id, cand.due_date, contact.id), set()),
-                    recipient=recipient,
-                    window=window,
-                    busy_days=busy,
-                )
+                handled = frozenset(ctx.handled.get((cand.id, cand.due_date, contact.id), ()))
+                key = (cand.due_date, cand.state, policy.name, handled, recipient, busy)
+                if key in decisions:
+                    decision = decisions[key]
+                else:
+                    decision = decisions[key] = next_step(
+                        due_date=cand.due_date,
+                        state=cand.state,
+                        policy=policy,
+                        now=now,
+                        handled=handled,
+                        recipient=recipient,
+                        window=window,
+                        busy_days=busy,
+                    )
             except FollowupError as exc:
                 result.problems.append(f"assignment {cand.id} ({cand.commitment_id}/{cand.party_code}): {exc}")
                 break
@@ -387,6 +398,17 @@ def cancel_for_assignment(session: Session, assignment_id: int, now: datetime, r
     """Cancel the planned reminder steps of one assignment (a reply settled it); return how many."""
     conn = session.connection()
     return _cancel(conn, NOTIFICATION.c.assignment_id == assignment_id, as_utc(now), reason)
+
+
+def cancel_for_assignments(
+    session: Session, assignment_ids: Sequence[int], now: datetime, reason: str = "resolved"
+) -> int:
+    """Cancel the planned reminder steps of several assignments at once (a batch of replies)."""
+    conn = session.connection()
+    total = 0
+    for ids in _chunks(sorted(set(assignment_ids))):
+        total += _cancel(conn, NOTIFICATION.c.assignment_id.in_(ids), as_utc(now), reason)
+    return total
 
 
 def _cancel(conn: Connection, which: sa.ColumnElement[bool], now: datetime, reason: str) -> int:

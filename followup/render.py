@@ -347,6 +347,12 @@ class Renderer:
             parts = tuple(env.get_template(f"{language}/{kind}.{part}") for part in _PARTS)
         except jinja2.TemplateNotFound:
             return None
+        for template in parts:
+            # Jinja hands a template its globals as a ChainMap over the environment's and copies
+            # them into a fresh dict on every render; a plain dict copies several times faster. The
+            # environment's globals are all set before the first template is loaded, so a snapshot
+            # is the same mapping.
+            template.globals = dict(template.globals)
         return language, parts
 
     def render(self, kind: str, language: str, context: Context) -> Rendered:
@@ -359,16 +365,15 @@ class Renderer:
 
 def context_values(context: Context) -> dict[str, Any]:
     """The top-level names a template sees: the dataclass fields and its properties."""
-    values: dict[str, Any] = {f.name: getattr(context, f.name) for f in fields(context)}
     cls: type = type(context)
-    for name in _properties(cls):
-        values[name] = getattr(context, name)
-    return values
+    return {name: getattr(context, name) for name in _names(cls)}
 
 
 @functools.cache
-def _properties(cls: type) -> tuple[str, ...]:
-    return tuple(name for name, value in vars(cls).items() if isinstance(value, property))
+def _names(cls: type) -> tuple[str, ...]:
+    """A context class's fields, then its properties (computed once per class: ``fields()`` is slow)."""
+    properties = tuple(name for name, value in vars(cls).items() if isinstance(value, property))
+    return (*(f.name for f in fields(cls)), *properties)
 
 
 @functools.lru_cache(maxsize=8)

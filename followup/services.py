@@ -23,6 +23,8 @@ from followup.signing import signing_key
 from followup.transport import Transport, make_transport
 
 log = logging.getLogger("followup.services")
+#: Due rules whose occurrences appear with time; fixed dates change only when data is loaded.
+ROLLING_KINDS = ("meeting", "recurring")
 
 
 @dataclass
@@ -51,9 +53,9 @@ class Mailer:
 
 
 def sync(engine: Engine, settings: Settings, now: datetime) -> int:
-    """Roll recurring and meeting-relative occurrences forward; return how many were created."""
+    """Roll recurring and meeting-relative occurrences forward (new meetings, new periods)."""
     with Session(engine) as session:
-        result = sync_assignments(session, local_date(now, settings.secretariat.timezone), now)
+        result = sync_assignments(session, local_date(now, settings.secretariat.timezone), now, kinds=ROLLING_KINDS)
         session.commit()
     if result.created:
         log.info("%d new assignment(s)", result.created, extra={"event": "assignments.created"})

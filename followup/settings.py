@@ -52,6 +52,8 @@ def _check_language(value: str) -> str:
 
 class SecretariatSettings(_Section):
     name: str = "Technical Secretariat of the Regional Conference on Migration"
+    #: The name as Spanish emails sign it (empty: the English name).
+    name_es: str = "Secretaría Técnica de la Conferencia Regional sobre Migración"
     email: str = "ts@rcm.example.org"
     timezone: str = "America/Costa_Rica"
     language: str = "en"

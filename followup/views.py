@@ -18,15 +18,15 @@ def party_name(party: Party, language: str) -> str:
     return pick(language, party.name_en, party.name_es)
 
 
-def source_ref(commitment: Commitment) -> str:
-    """Where a commitment comes from, e.g. "Plan of Action — Human rights, objective 2"."""
+def source_ref(commitment: Commitment, language: str = "en") -> str:
+    """Where a commitment comes from, e.g. "Plan of Action 2006-11, Human rights, objective 2"."""
     parts = []
     if commitment.source_document:
         parts.append(commitment.source_document)
     if commitment.source_subject:
         parts.append(commitment.source_subject.capitalize())
     if commitment.source_objective:
-        parts.append(f"objective {commitment.source_objective}")
+        parts.append(f"{'objetivo' if language == 'es' else 'objective'} {commitment.source_objective}")
     return ", ".join(parts)
 
 
@@ -50,7 +50,7 @@ def item_view(
         days_left=(assignment.due_date - today).days,
         owner_name=party_name(party, language),
         description=pick(language, commitment.description_en, commitment.description_es),
-        source_ref=source_ref(commitment),
+        source_ref=source_ref(commitment, language),
         state=assignment.state,
         original_due_date=assignment.original_due_date if assignment.state == "extended" else None,
         reminders_sent=reminders_sent,
@@ -58,5 +58,7 @@ def item_view(
     )
 
 
-def secretariat_view(settings: Settings) -> SecretariatView:
-    return SecretariatView(name=settings.secretariat.name, email=settings.secretariat.email)
+def secretariat_view(settings: Settings, language: str = "en") -> SecretariatView:
+    """The secretariat as an email in ``language`` signs it."""
+    name = pick(language, settings.secretariat.name, settings.secretariat.name_es)
+    return SecretariatView(name=name, email=settings.secretariat.email)

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from followup.clock import FixedClock
 from followup.db import make_engine, migrate
 
-pytest_plugins = ["tests.smtp_server"]
+pytest_plugins = ["tests.smtp_server", "tests.dovecot"]
 
 POSTGRES_URL = os.environ.get("FOLLOWUP_TEST_POSTGRES_URL", "")
 IN_CI = os.environ.get("CI", "").lower() == "true"

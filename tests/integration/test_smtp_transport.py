@@ -21,7 +21,6 @@ from followup.transport import make_transport
 if TYPE_CHECKING:
     from tests.smtp_server import SmtpServer, StartServer
 
-pytest_plugins = ["tests.smtp_server"]
 
 HOST = "127.0.0.1"
 

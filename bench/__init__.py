@@ -1,0 +1,1 @@
+"""Benchmarks for followup's send path; run them with ``make bench`` (``python -m bench``)."""

@@ -1,0 +1,220 @@
+"""Ingest rate: 10,000 replies from an mbox, against a bare ``email.message_from_bytes`` of the same file.
+
+The replies answer reminders the database holds as sent (their Message-IDs
+and signed reply tokens are real), in the mix a secretariat sees: mostly
+confirmations in Spanish and English (quoted, half with an HTML alternative, a
+fifth with a 40 KB spreadsheet, some with a signature logo),
+extension requests, questions, out-of-office replies, bounces and a few
+strangers. Both loops read the mbox the same way (``mailbox.mbox.get_bytes``);
+ours then stores, classifies, matches and records every message through
+:func:`followup.inbox.ingest_files` into a fresh copy of the database.
+"""
+
+from __future__ import annotations
+
+import email
+import hashlib
+import mailbox
+import tempfile
+import time
+from email.message import EmailMessage
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from bench.common import Figure, Log, Outcome, bench_settings, median, spread
+from bench.data import CACHE_DIR, NOTIFICATION, NOW, build_send_db, copy_db
+from followup.clock import FixedClock
+from followup.db import head_revision, make_engine
+from followup.inbox import ingest_files
+from followup.tokens import make_token, reply_address
+
+TARGET_RATIO = 0.30
+DOMAIN = "rcm.example.org"
+VERSION = 2
+
+
+def world(n: int, log: Log) -> tuple[Path, Path]:
+    """The cached database (n sent reminders) and mbox (n replies to them)."""
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    stem = f"ingest-{n}-v{VERSION}-{head_revision()}"
+    db, box_path = CACHE_DIR / f"{stem}.db", CACHE_DIR / f"{stem}.mbox"
+    if db.is_file() and box_path.is_file():
+        return db, box_path
+    log(f"building {stem} ({n:,} sent reminders and their replies; cached for later runs)")
+    partial = CACHE_DIR / f"{stem}.building.db"
+    build_send_db(partial, n)
+    engine = make_engine(f"sqlite:///{partial}")
+    with engine.begin() as conn:
+        ids = [row.id for row in conn.execute(sa.text("SELECT id FROM assignment ORDER BY id"))]
+        contacts = {r.party_code: (r.id, r.email, r.name) for r in conn.execute(sa.text("SELECT * FROM contact"))}
+        parties = {r.id: r.party_code for r in conn.execute(sa.text("SELECT id, party_code FROM assignment"))}
+        conn.execute(
+            sa.insert(NOTIFICATION),
+            [
+                {
+                    "dedupe_key": f"bench:{aid}",
+                    "kind": "reminder",
+                    "assignment_id": aid,
+                    "contact_id": contacts[parties[aid]][0],
+                    "recipient": contacts[parties[aid]][1],
+                    "step": "-14d",
+                    "due_date": None,
+                    "scheduled_at": NOW,
+                    "state": "sent",
+                    "message_id": f"<bench.{aid}@{DOMAIN}>",
+                    "attempts": 1,
+                    "last_error": "",
+                    "lease_owner": "",
+                    "sent_at": NOW,
+                    "created_at": NOW,
+                    "payload": {},
+                }
+                for aid in ids
+            ],
+        )
+        notification_ids = {
+            r.assignment_id: r.id for r in conn.execute(sa.text("SELECT id, assignment_id FROM notification"))
+        }
+    engine.dispose()
+    secret = bench_settings(CACHE_DIR, partial, 25).signing_secret.get_secret_value().encode()
+    tmp_box = CACHE_DIR / f"{stem}.building.mbox"
+    tmp_box.unlink(missing_ok=True)
+    box = mailbox.mbox(tmp_box)
+    box.lock()
+    for i, aid in enumerate(ids):
+        _cid, address, name = contacts[parties[aid]]
+        token = make_token(notification_ids[aid], secret)
+        box.add(_reply(i, aid, address, name, reply_address(token, "ts", DOMAIN)))
+    box.flush()
+    box.unlock()
+    box.close()
+    partial.rename(db)
+    tmp_box.rename(box_path)
+    return db, box_path
+
+
+_ES_QUOTE = (
+    "\n\nEl mar, 10 mar 2026 a las 10:00, RCM Technical Secretariat <ts@rcm.example.org> escribió:\n"
+    "> Estimada/o colega:\n> Le recordamos que el plazo para el siguiente compromiso vence dentro de 14 días.\n"
+    "> [RCM-{aid}] Completar y enviar la matriz de integración\n>    Plazo: martes, 24 de marzo de 2026\n"
+)
+_EN_QUOTE = (
+    "\n\nOn Tue, 10 Mar 2026 at 10:00, RCM Technical Secretariat <ts@rcm.example.org> wrote:\n"
+    "> Dear colleague,\n> This is a reminder that the following item is due in 14 days.\n"
+    "> [RCM-{aid}] Complete and submit the integration matrix\n"
+)
+
+
+def _reply(i: int, aid: int, address: str, name: str, reply_to: str) -> bytes:
+    kind = i % 20
+    msg = EmailMessage()
+    msg["From"] = f"{name} <{address}>" if kind != 19 else "Someone <someone@elsewhere.example>"
+    msg["To"] = reply_to
+    msg["Subject"] = f"RE: [RCM-{aid}] Recordatorio: Completar y enviar la matriz"
+    msg["Message-ID"] = f"<reply.{i}.{aid}@{address.split('@')[1]}>"
+    msg["In-Reply-To"] = f"<bench.{aid}@{DOMAIN}>"
+    msg["References"] = f"<bench.{aid}@{DOMAIN}>"
+    msg["Date"] = "Wed, 11 Mar 2026 09:15:00 -0600"
+    if kind == 17:
+        msg.replace_header("Subject", "Respuesta automática: Recordatorio")
+        msg["Auto-Submitted"] = "auto-replied"
+        msg.set_content(
+            "Estaré fuera de la oficina hasta el 20 de marzo. Para asuntos urgentes, escriba a mi asistente."
+        )
+        return msg.as_bytes()
+    if kind == 18:
+        return _bounce(i, aid, address)
+    spanish = i % 3 != 0
+    quote = (_ES_QUOTE if spanish else _EN_QUOTE).format(aid=aid)
+    if kind in (14, 15):
+        body = (
+            "Estimados, les solicitamos una prórroga hasta el 15 de abril."
+            if spanish
+            else ("Dear colleagues, we need two more weeks to complete it, until 7 April.")
+        )
+    elif kind == 16:
+        body = "¿Podrían enviarnos de nuevo el formato de la matriz?" if spanish else "Could you resend the template?"
+    else:
+        body = (
+            "Buenos días, adjunto la matriz completada. Saludos cordiales."
+            if spanish
+            else ("Good morning, please find attached the completed matrix. Best regards.")
+        )
+    text = body + "\n\n--\nDirección General de Migración" + quote
+    msg.set_content(text)
+    if i % 2 == 0:  # Outlook and Gmail send an HTML alternative too, quoting ours
+        paragraphs = "".join(f"<p>{line}</p>" for line in text.replace(">", "&gt;").splitlines() if line)
+        msg.add_alternative(f"<html><body><div dir='ltr'>{paragraphs}</div></body></html>", subtype="html")
+    if kind in (0, 4, 8, 12):  # the spreadsheet itself (20% of replies)
+        msg.add_attachment(_noise(i, 40_000), maintype="application", subtype="vnd.ms-excel", filename="matriz.xlsx")
+    elif kind in (2, 6):  # a signature logo
+        msg.add_attachment(_noise(i, 6_000), maintype="image", subtype="png", filename="logo.png")
+    return msg.as_bytes()
+
+
+def _noise(seed: int, size: int) -> bytes:
+    """Incompressible bytes, as a real spreadsheet or image is."""
+    return hashlib.shake_256(seed.to_bytes(8, "big")).digest(size)
+
+
+def _bounce(i: int, aid: int, address: str) -> bytes:
+    return (
+        "From: MAILER-DAEMON@mx.example.org\r\nTo: ts@rcm.example.org\r\n"
+        f"Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <bounce.{i}@mx.example.org>\r\n"
+        "Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
+        "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.org\r\n\r\n"
+        f"Final-Recipient: rfc822; {address}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        "--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"Message-ID: <bench.{aid}@{DOMAIN}>\r\n--b--\r\n"
+    ).encode()
+
+
+def bare(box_path: Path) -> float:
+    started = time.perf_counter()
+    box = mailbox.mbox(box_path, create=False)
+    for key in box.iterkeys():
+        email.message_from_bytes(box.get_bytes(key))
+    box.close()
+    return time.perf_counter() - started
+
+
+def ours(db: Path, box_path: Path, workdir: Path) -> float:
+    copy = copy_db(db, workdir / "ingest.db")
+    settings = bench_settings(workdir, copy, 25)
+    engine = make_engine(settings.database_url)
+    secret = settings.signing_secret.get_secret_value().encode()
+    started = time.perf_counter()
+    result = ingest_files(engine, settings, [box_path], clock=FixedClock(NOW), secret=secret)
+    elapsed = time.perf_counter() - started
+    engine.dispose()
+    if result.stored != len(result.results):
+        raise RuntimeError(f"expected every reply stored once, got {result.stored} of {len(result.results)}")
+    return elapsed
+
+
+def run(n: int, repeats: int, log: Log) -> Outcome:
+    db, box_path = world(n, log)
+    bare_runs, our_runs = [], []
+    with tempfile.TemporaryDirectory(prefix="followup-bench-") as tmp:
+        for _ in range(repeats):
+            bare_runs.append(n / bare(box_path))
+            our_runs.append(n / ours(db, box_path, Path(tmp)))
+            log(f"ingest: bare {bare_runs[-1]:,.0f} msg/s, followup {our_runs[-1]:,.0f} msg/s")
+    ratio = median(our_runs) / median(bare_runs)
+    name = f"ingest ({n:,} replies, mbox)"
+    return Outcome(
+        name,
+        [
+            Figure(name, "bare email.message_from_bytes", f"{median(bare_runs):,.0f} msg/s", note=spread(bare_runs)),
+            Figure(
+                name,
+                "followup ingest (store, classify, match, record)",
+                f"{median(our_runs):,.0f} msg/s",
+                note=spread(our_runs),
+            ),
+            Figure(name, f"ratio (target >= {TARGET_RATIO:.0%})", f"{ratio:.0%}", ok=ratio >= TARGET_RATIO),
+        ],
+    )

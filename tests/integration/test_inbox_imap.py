@@ -1,0 +1,93 @@
+"""Replies through a real IMAP server: poll, store once, act, and survive restarts."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from sqlmodel import Session, select
+
+from followup.clock import FixedClock
+from followup.db import make_engine, migrate
+from followup.inbox import poll_imap
+from followup.loading import load_paths
+from followup.models import Assignment, InboundMessage, MailboxState
+from followup.services import Mailer, tick
+from followup.settings import load_settings
+from followup.signing import signing_key
+
+if TYPE_CHECKING:
+    from tests.dovecot import DovecotServer
+    from tests.smtp_server import SmtpServer
+
+pytestmark = pytest.mark.imap
+NOW = datetime(2026, 9, 4, 15, 0, tzinfo=UTC)
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+async def test_reply_polled_from_imap_is_ingested_once(
+    tmp_path: Path, smtp_server: SmtpServer, dovecot: DovecotServer
+) -> None:
+    (tmp_path / "followup.toml").write_text("")
+    settings = load_settings(
+        tmp_path / "followup.toml",
+        environ={
+            "FOLLOWUP_DATABASE_URL": f"sqlite:///{tmp_path / 'f.db'}",
+            "FOLLOWUP_SIGNING_SECRET": "a-test-secret-that-is-long-enough",
+            "FOLLOWUP_SMTP__HOST": "127.0.0.1",
+            "FOLLOWUP_SMTP__PORT": str(smtp_server.port),
+            "FOLLOWUP_SMTP__SECURITY": "none",
+            "FOLLOWUP_IMAP__HOST": dovecot.host,
+            "FOLLOWUP_IMAP__PORT": str(dovecot.port),
+            "FOLLOWUP_IMAP__SECURITY": "none",
+            "FOLLOWUP_IMAP__USERNAME": dovecot.user,
+            "FOLLOWUP_IMAP__PASSWORD": dovecot.password,
+            "FOLLOWUP_IMAP__FOLDER": "Replies",
+        },
+    )
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    load_paths(engine, [FIXTURES / "year.yaml"], now=NOW - timedelta(days=30))
+    mailer = Mailer.create(engine, settings)
+    assert (await tick(mailer, NOW)).sent == 1
+    await mailer.close()
+    sent = email.message_from_bytes(smtp_server.handler.messages[0].data, policy=email.policy.default)
+    with Session(engine) as s:
+        matrix = s.exec(select(Assignment).where(Assignment.commitment_id == "matrix-a")).one()
+    reply = EmailMessage()
+    reply["From"] = "Ana María López <alopez@migracion.gob.hn.example>"
+    reply["To"] = str(sent["Reply-To"])
+    reply["Subject"] = "RE: " + str(sent["Subject"])
+    reply["Message-ID"] = "<reply-1@migracion.gob.hn.example>"
+    reply["In-Reply-To"] = str(sent["Message-ID"])
+    reply.set_content(f"Buenos días, adjunto la matriz [RCM-{matrix.id}]. Saludos")
+    dovecot.append(reply.as_bytes(), folder="Replies")
+    dovecot.append(folder="Replies", raw=b"From: broken\r\nContent-Type: multipart/mixed\r\n\r\nno boundary at all\x00")
+
+    clock = FixedClock(NOW + timedelta(hours=2))
+    secret = signing_key(settings)
+    first = await poll_imap(engine, settings, clock=clock, secret=secret)
+    assert first.stored == 2
+    outcomes = [r for _, r in first.results]
+    assert outcomes[0].changed == [matrix.id]
+    assert outcomes[1].quarantined or outcomes[1].triage == "open"
+    # A restart (new engine) and a second poll read nothing again.
+    engine.dispose()
+    engine = make_engine(settings.database_url)
+    second = await poll_imap(engine, settings, clock=clock, secret=secret)
+    assert second.results == []
+    with Session(engine) as s:
+        assert len(s.exec(select(InboundMessage)).all()) == 2
+        state = s.exec(select(MailboxState)).one()
+        assert state.last_uid == max(dovecot.uids("Replies"))
+        assert s.get(Assignment, matrix.id).state == "submitted"  # type: ignore[union-attr]
+    # A new UIDVALIDITY (the folder was recreated with the same mail) re-reads, stores nothing twice.
+    dovecot.recreate_folder("Replies")
+    dovecot.append(reply.as_bytes(), folder="Replies")
+    third = await poll_imap(engine, settings, clock=clock, secret=secret)
+    assert [r.duplicate for _, r in third.results] == [True]

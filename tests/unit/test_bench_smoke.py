@@ -1,0 +1,150 @@
+"""The benchmark's building blocks at tiny sizes: the sink, the data, both send loops, the tick, the table.
+
+Behaviour only: these prove that ``make bench`` measures what it says (every
+message reaches the sink, the ledger agrees, a tick sends exactly what is
+due), never how fast anything is.
+"""
+
+from __future__ import annotations
+
+import smtplib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench import send, tick
+from bench.__main__ import BENCHMARKS, main, table
+from bench.common import Figure, Outcome, bench_settings
+from bench.data import DUE, NOW, build_send_db, build_tick_db, count_rows, reset_outbox, sqlite_url, tick_db
+from bench.sink import SinkProcess, wire_commands
+from followup import services
+from followup.db import make_engine
+from followup.planner import due_date_range
+from followup.policy import load_policies
+from followup.services import Mailer
+
+
+@pytest.fixture
+def sink() -> Iterator[SinkProcess]:
+    with SinkProcess() as server:
+        yield server
+
+
+def test_the_sink_counts_messages_recipients_and_pipelined_commands(sink: SinkProcess) -> None:
+    with smtplib.SMTP("127.0.0.1", sink.port, local_hostname="bench.test") as client:
+        client.ehlo()
+        assert client.has_extn("pipelining")
+        client.sendmail("ts@rcm.example.org", ["a@x.example", "b@x.example"], b"Subject: one\r\n\r\n.dot line\r\n")
+        client.sendmail("ts@rcm.example.org", ["c@x.example"], b"")
+    # MAIL, RCPT and DATA in one write, the body split across writes, then RSET and NOOP.
+    with wire_commands(sink.port) as (write, read):
+        write(b"EHLO bench.test\r\nMAIL FROM:<ts@rcm.example.org>\r\nRCPT TO:<d@x.example>\r\nDATA\r\n")
+        assert [read()[:3] for _ in range(4)] == [b"250", b"250", b"250", b"354"]
+        write(b"Subject: two\r\n\r\nhello\r")
+        write(b"\n.\r\nRSET\r\nNOOP\r\n")
+        assert [read()[:3] for _ in range(3)] == [b"250", b"250", b"250"]
+    stats = sink.stats()
+    assert stats is not None
+    assert (stats.messages, stats.recipients) == (3, 4)
+
+
+def test_the_send_database_has_one_due_reminder_per_contact(tmp_path: Path) -> None:
+    db = build_send_db(tmp_path / "send.db", 20)
+    engine = make_engine(sqlite_url(db))
+    try:
+        assert count_rows(engine, "contact") == count_rows(engine, "party") == 20
+        assert count_rows(engine, "assignment", state="pending", due_date=DUE) == 20
+    finally:
+        engine.dispose()
+
+
+async def test_the_daemon_path_sends_every_reminder_once_and_records_it(tmp_path: Path, sink: SinkProcess) -> None:
+    db = build_send_db(tmp_path / "send.db", 20)
+    run = await send.daemon_send(db, sink, 20, tmp_path)
+    assert run.messages == 20
+    assert run.seconds > 0
+    engine = make_engine(sqlite_url(db))
+    assert count_rows(engine, "notification", state="sent") == 20
+    with engine.connect() as conn:
+        ids: list[str | None] = list(conn.exec_driver_sql("SELECT message_id FROM notification").scalars())
+    assert len(set(ids)) == 20 and all(i and i.startswith("<") for i in ids)  # each email its own Message-ID
+    # A second tick finds nothing due: nothing goes out twice.
+    mailer = Mailer.create(engine, bench_settings(tmp_path, db, sink.port))
+    try:
+        again = await services.tick(mailer, NOW)
+    finally:
+        await mailer.close()
+        engine.dispose()
+    assert (again.plan.planned, again.sent) == (0, 0)
+
+
+def test_the_naive_loop_sends_messages_of_the_same_size(sink: SinkProcess) -> None:
+    run = send.naive_send(sink, 5)
+    assert run.messages == 5
+    assert 3000 < run.average_bytes < 12000
+
+
+def test_a_count_mismatch_is_an_error_not_a_figure(sink: SinkProcess) -> None:
+    before = sink.stats()
+    with pytest.raises(send.CountMismatch, match="received 0 messages, expected 1"):
+        send._check(sink, before, 1)
+
+
+def test_the_tick_database_has_only_its_due_assignments_inside_the_planners_window(tmp_path: Path) -> None:
+    db = build_tick_db(tmp_path / "tick.db", 200, 10, parties=20)
+    engine = make_engine(sqlite_url(db))
+    low, high = due_date_range(NOW, load_policies())
+    try:
+        assert count_rows(engine, "assignment") == 200
+        assert count_rows(engine, "assignment", state="pending", due_date=DUE) == 10
+        with engine.connect() as conn:
+            inside: int = conn.exec_driver_sql(
+                "SELECT count(*) FROM assignment WHERE state IN ('pending', 'extended') AND due_date BETWEEN ? AND ?",
+                (low.isoformat(), high.isoformat()),
+            ).scalar_one()
+        assert inside == 10
+    finally:
+        engine.dispose()
+
+
+def test_tick_databases_are_cached_by_size(tmp_path: Path) -> None:
+    first = tick_db(200, 10, parties=20, cache_dir=tmp_path)
+    stamp = first.stat().st_mtime_ns
+    assert tick_db(200, 10, parties=20, cache_dir=tmp_path) == first
+    assert first.stat().st_mtime_ns == stamp
+    assert tick_db(400, 10, parties=20, cache_dir=tmp_path) != first
+    assert [p.name for p in tmp_path.iterdir() if "building" in p.name] == []
+
+
+async def test_a_measured_tick_sends_exactly_what_is_due_each_time(tmp_path: Path, sink: SinkProcess) -> None:
+    db = build_tick_db(tmp_path / "tick.db", 200, 10, parties=20)
+    seconds = await tick.measure(db, sink, 10, 2, tmp_path)
+    assert len(seconds) == 2
+    stats = sink.stats()
+    assert stats is not None
+    assert stats.messages == 30  # a warm-up and two measured ticks
+    engine = make_engine(sqlite_url(db))
+    try:
+        assert count_rows(engine, "notification") == 0  # left as found, for the next run
+        reset_outbox(engine)
+    finally:
+        engine.dispose()
+
+
+def test_outcomes_compare_against_their_targets() -> None:
+    fast = send.outcome(100, [send.SendRun(100, 0.1, 5000.0)], [send.SendRun(100, 1.0, 5000.0)])
+    slow = tick.outcome(tick.QUICK, [1.0], [2.0])
+    assert fast.met and fast.figures[-1].value == "10.00x"
+    assert not slow.met and slow.figures[-1].value == "2.00x"
+    text = table([fast, slow])
+    assert "MISSED" in text and "met" in text
+    assert text.splitlines()[0].split() == ["benchmark", "measure", "value", "target", "note"]
+
+
+def test_the_registry_names_each_benchmark_and_the_command_line_uses_it(capsys: pytest.CaptureFixture[str]) -> None:
+    assert set(BENCHMARKS) >= {"send", "tick"}
+    with pytest.raises(SystemExit):
+        main(["--only", "nonesuch"])
+    assert "invalid choice" in capsys.readouterr().err
+    assert Outcome("x", [Figure("x", "y", "z", ok=None)]).met
