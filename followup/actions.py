@@ -10,23 +10,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from followup.errors import NotFoundError, StateError
 from followup.events import record_event
-from followup.models import Assignment, Notification
-
-
-def cancel_planned(session: Session, assignment_id: int) -> int:
-    """Cancel every planned (unsent) notification of an assignment."""
-    result = session.execute(
-        update(Notification)
-        .where(col(Notification.assignment_id) == assignment_id, col(Notification.state) == "planned")
-        .values(state="cancelled")
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
+from followup.models import Assignment
+from followup.planner import cancel_for_assignment
 
 
 def _get(session: Session, assignment_id: int) -> Assignment:
@@ -52,7 +42,7 @@ def set_state(
         if note:
             row.note = note
         session.add(row)
-        cancelled = cancel_planned(session, assignment_id)
+        cancelled = cancel_for_assignment(session, assignment_id, now)
         record_event(
             session, now, actor, new_state, assignment_id=assignment_id, previous=old, note=note, cancelled=cancelled
         )
@@ -78,7 +68,7 @@ def extend(
         if note:
             row.note = note
         session.add(row)
-        cancelled = cancel_planned(session, assignment_id)
+        cancelled = cancel_for_assignment(session, assignment_id, now, reason="extended")
         record_event(
             session,
             now,

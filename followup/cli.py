@@ -32,7 +32,7 @@ from followup.models import Commitment, CommitmentOwner, Contact, Meeting, Party
 from followup.queries import status_matrix
 from followup.settings import load_settings
 from followup.signing import signing_key
-from followup.status import describe_rule
+from followup.status import rule_text
 
 log = logging.getLogger("followup.cli")
 
@@ -192,15 +192,7 @@ def commitments(fmt: str) -> None:
         rows = []
         for c in session.exec(select(Commitment).order_by(Commitment.id)).all():
             who = (["all members"] if c.owners_all_members else []) + sorted(owners.get(c.id, []))
-            rule = describe_rule(
-                c.due_kind,
-                c.due_date,
-                c.due_precision,
-                c.due_meeting_kind,
-                c.due_meeting_id,
-                c.due_offset_days,
-                c.recurrence_months,
-            )
+            rule = rule_text(c)
             rows.append((c.id, c.title_en, ", ".join(who), rule, c.policy or "", "yes" if c.active else "no"))
     emit_rows(fmt, ["id", "title", "owners", "due", "policy", "active"], rows, "Commitments")
 

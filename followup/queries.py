@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from followup.models import Assignment, Commitment, InboundMatch, Party
-from followup.status import AssignmentView, Matrix, build_matrix, describe_rule
+from followup.status import AssignmentView, Matrix, build_matrix, rule_text
 
 
 def status_matrix(engine: Engine, today: date, *, country: str | None = None) -> Matrix:
@@ -30,20 +30,5 @@ def status_matrix(engine: Engine, today: date, *, country: str | None = None) ->
             )
             for a in session.exec(stmt).all()
         ]
-    rows = [
-        (
-            c.id,
-            c.title_en,
-            describe_rule(
-                c.due_kind,
-                c.due_date,
-                c.due_precision,
-                c.due_meeting_kind,
-                c.due_meeting_id,
-                c.due_offset_days,
-                c.recurrence_months,
-            ),
-        )
-        for c in commitments
-    ]
+    rows = [(c.id, c.title_en, rule_text(c)) for c in commitments]
     return build_matrix(rows, [(p.code, p.name_en) for p in parties], views, today)

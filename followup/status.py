@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 from followup.models import OPEN_STATES
 
@@ -125,6 +125,31 @@ def build_matrix(
         if cells:
             rows.append(Row(cid, title, rule, cells))
     return Matrix(today, owner_list, rows)
+
+
+class RuleColumns(Protocol):
+    """The due-rule columns of :class:`followup.models.Commitment`."""
+
+    due_kind: str
+    due_date: date | None
+    due_precision: str
+    due_meeting_kind: str | None
+    due_meeting_id: str | None
+    due_offset_days: int
+    recurrence_months: int | None
+
+
+def rule_text(c: RuleColumns) -> str:
+    """:func:`describe_rule` for a commitment row."""
+    return describe_rule(
+        c.due_kind,
+        c.due_date,
+        c.due_precision,
+        c.due_meeting_kind,
+        c.due_meeting_id,
+        c.due_offset_days,
+        c.recurrence_months,
+    )
 
 
 def describe_rule(

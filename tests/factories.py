@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import itertools
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session
 
 from followup.models import Assignment, Commitment, Contact, Party
+from followup.settings import Settings, load_settings
 
 #: Capital-city zones of the RCM members and partners, so ``make_party("MX")`` is realistic.
 PARTY_ZONES = {
@@ -107,3 +109,24 @@ def make_assignment(session: Session, commitment_id: str, party_code: str, due_d
     session.add(assignment)
     session.flush()
     return assignment
+
+
+def settings_for(tmp_path: Path, *, smtp_port: int | None = None, **env: str) -> Settings:
+    """Settings for a test: a SQLite file in ``tmp_path``, a fixed signing secret, an SMTP server
+    on loopback without TLS when ``smtp_port`` is given, plus any ``FOLLOWUP_*`` variables in ``env``.
+
+    An empty TOML file is named so that nothing of the machine's configuration leaks in.
+    """
+    config = tmp_path / "followup.toml"
+    config.write_text("")
+    environ = {
+        "FOLLOWUP_DATABASE_URL": f"sqlite:///{tmp_path / 'followup.db'}",
+        "FOLLOWUP_SIGNING_SECRET": "a-test-secret-that-is-long-enough",
+    }
+    if smtp_port is not None:
+        environ |= {
+            "FOLLOWUP_SMTP__HOST": "127.0.0.1",
+            "FOLLOWUP_SMTP__PORT": str(smtp_port),
+            "FOLLOWUP_SMTP__SECURITY": "none",
+        }
+    return load_settings(config, environ=environ | env)

@@ -22,7 +22,7 @@ from followup.db import make_engine, migrate
 from followup.loading import load_paths
 from followup.models import Assignment, Notification
 from followup.services import Mailer, tick
-from followup.settings import Settings, load_settings
+from tests.factories import settings_for
 
 if TYPE_CHECKING:
     from tests.smtp_server import SmtpServer
@@ -38,8 +38,7 @@ def utc(y: int, m: int, d: int, h: int) -> datetime:
 
 
 async def test_a_year_of_reminders(tmp_path: Path, smtp_server: SmtpServer) -> None:
-    (tmp_path / "followup.toml").write_text("")
-    settings = _settings(tmp_path, smtp_server.port)
+    settings = settings_for(tmp_path, smtp_port=smtp_server.port)
     engine = make_engine(settings.database_url)
     migrate(engine)
     load_paths(engine, [FIXTURES / "year.yaml"], now=utc(2026, 2, 1, 12))
@@ -108,19 +107,6 @@ async def test_a_year_of_reminders(tmp_path: Path, smtp_server: SmtpServer) -> N
     with Session(engine) as session:
         ids = {n.message_id for n in session.exec(select(Notification).where(Notification.state == "sent"))}
     assert len(ids) == len(messages)
-
-
-def _settings(tmp_path: Path, port: int) -> Settings:
-    return load_settings(
-        tmp_path / "followup.toml",
-        environ={
-            "FOLLOWUP_DATABASE_URL": f"sqlite:///{tmp_path / 'year.db'}",
-            "FOLLOWUP_SIGNING_SECRET": "a-test-secret-that-is-long-enough",
-            "FOLLOWUP_SMTP__HOST": "127.0.0.1",
-            "FOLLOWUP_SMTP__PORT": str(port),
-            "FOLLOWUP_SMTP__SECURITY": "none",
-        },
-    )
 
 
 def _assignment(engine: object, commitment_id: str) -> int:

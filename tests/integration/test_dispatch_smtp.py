@@ -15,8 +15,8 @@ from followup.db import make_engine, migrate
 from followup.digest import collect_digest
 from followup.models import Contact, Event, Notification
 from followup.services import Mailer, tick
-from followup.settings import Settings, load_settings
-from tests.factories import make_assignment, make_commitment, make_contact, make_party
+from followup.settings import Settings
+from tests.factories import make_assignment, make_commitment, make_contact, make_party, settings_for
 
 if TYPE_CHECKING:
     from tests.smtp_server import SmtpServer
@@ -27,19 +27,7 @@ DUE = date(2026, 8, 17)  # the -14d reminder is due now
 
 
 def setup(tmp_path: Path, port: int, *, contact_name: str = "Ana López", **env: str) -> tuple[Settings, Engine]:
-    (tmp_path / "followup.toml").write_text("")
-    settings = load_settings(
-        tmp_path / "followup.toml",
-        environ={
-            "FOLLOWUP_DATABASE_URL": f"sqlite:///{tmp_path / 'f.db'}",
-            "FOLLOWUP_SIGNING_SECRET": "a-test-secret-that-is-long-enough",
-            "FOLLOWUP_SMTP__HOST": "127.0.0.1",
-            "FOLLOWUP_SMTP__PORT": str(port),
-            "FOLLOWUP_SMTP__SECURITY": "none",
-            "FOLLOWUP_SMTP__TIMEOUT_SECONDS": "5",
-            **env,
-        },
-    )
+    settings = settings_for(tmp_path, smtp_port=port, FOLLOWUP_SMTP__TIMEOUT_SECONDS="5", **env)
     engine = make_engine(settings.database_url)
     migrate(engine)
     with Session(engine) as s:

@@ -18,8 +18,8 @@ from followup.inbox import poll_imap
 from followup.loading import load_paths
 from followup.models import Assignment, InboundMessage, MailboxState
 from followup.services import Mailer, tick
-from followup.settings import load_settings
 from followup.signing import signing_key
+from tests.factories import settings_for
 
 if TYPE_CHECKING:
     from tests.dovecot import DovecotServer
@@ -33,22 +33,15 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 async def test_reply_polled_from_imap_is_ingested_once(
     tmp_path: Path, smtp_server: SmtpServer, dovecot: DovecotServer
 ) -> None:
-    (tmp_path / "followup.toml").write_text("")
-    settings = load_settings(
-        tmp_path / "followup.toml",
-        environ={
-            "FOLLOWUP_DATABASE_URL": f"sqlite:///{tmp_path / 'f.db'}",
-            "FOLLOWUP_SIGNING_SECRET": "a-test-secret-that-is-long-enough",
-            "FOLLOWUP_SMTP__HOST": "127.0.0.1",
-            "FOLLOWUP_SMTP__PORT": str(smtp_server.port),
-            "FOLLOWUP_SMTP__SECURITY": "none",
-            "FOLLOWUP_IMAP__HOST": dovecot.host,
-            "FOLLOWUP_IMAP__PORT": str(dovecot.port),
-            "FOLLOWUP_IMAP__SECURITY": "none",
-            "FOLLOWUP_IMAP__USERNAME": dovecot.user,
-            "FOLLOWUP_IMAP__PASSWORD": dovecot.password,
-            "FOLLOWUP_IMAP__FOLDER": "Replies",
-        },
+    settings = settings_for(
+        tmp_path,
+        smtp_port=smtp_server.port,
+        FOLLOWUP_IMAP__HOST=dovecot.host,
+        FOLLOWUP_IMAP__PORT=str(dovecot.port),
+        FOLLOWUP_IMAP__SECURITY="none",
+        FOLLOWUP_IMAP__USERNAME=dovecot.user,
+        FOLLOWUP_IMAP__PASSWORD=dovecot.password,
+        FOLLOWUP_IMAP__FOLDER="Replies",
     )
     engine = make_engine(settings.database_url)
     migrate(engine)

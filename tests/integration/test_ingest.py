@@ -25,8 +25,9 @@ from followup.ingest import ingest
 from followup.loading import load_paths
 from followup.models import Assignment, Contact, Event, InboundMessage, Notification
 from followup.services import Mailer, tick
-from followup.settings import Settings, load_settings
+from followup.settings import Settings
 from followup.signing import signing_key
+from tests.factories import settings_for
 
 if TYPE_CHECKING:
     from tests.smtp_server import SmtpServer
@@ -37,17 +38,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 @pytest.fixture
 async def world(tmp_path: Path, smtp_server: SmtpServer) -> tuple[Settings, Engine, Mailer, list[EmailMessage]]:
-    (tmp_path / "followup.toml").write_text("")
-    settings = load_settings(
-        tmp_path / "followup.toml",
-        environ={
-            "FOLLOWUP_DATABASE_URL": f"sqlite:///{tmp_path / 'f.db'}",
-            "FOLLOWUP_SIGNING_SECRET": "a-test-secret-that-is-long-enough",
-            "FOLLOWUP_SMTP__HOST": "127.0.0.1",
-            "FOLLOWUP_SMTP__PORT": str(smtp_server.port),
-            "FOLLOWUP_SMTP__SECURITY": "none",
-        },
-    )
+    settings = settings_for(tmp_path, smtp_port=smtp_server.port)
     engine = make_engine(settings.database_url)
     migrate(engine)
     load_paths(engine, [FIXTURES / "year.yaml"], now=NOW - timedelta(days=30))
@@ -278,11 +269,7 @@ async def test_tampered_token_is_ignored(world: tuple[Settings, Engine, Mailer, 
     ],
 )
 def test_malformed_mail_is_stored_never_crashes(tmp_path: Path, raw: bytes) -> None:
-    (tmp_path / "followup.toml").write_text("")
-    settings = load_settings(
-        tmp_path / "followup.toml",
-        environ={"FOLLOWUP_DATABASE_URL": f"sqlite:///{tmp_path / 'f.db'}", "FOLLOWUP_SIGNING_SECRET": "x" * 20},
-    )
+    settings = settings_for(tmp_path)
     engine = make_engine(settings.database_url)
     migrate(engine)
     result = ingest(engine, settings, raw, source="t", now=NOW, secret=b"x" * 20)
@@ -317,3 +304,25 @@ async def test_acknowledgements_never_loop_or_flood(world: tuple[Settings, Engin
     # Our own address never gets one.
     own = reply_to(sent[0], settings.secretariat.email, f"Adjunto [RCM-{b}] en nombre del país.")
     assert not ingest(engine, settings, own.as_bytes(), source="t", now=NOW, secret=secret).acknowledged
+
+
+async def test_english_outlook_reply_with_quote_header(
+    world: tuple[Settings, Engine, Mailer, list[EmailMessage]],
+) -> None:
+    settings, engine, _mailer, sent = world
+    [qid] = ids(engine, "matrix-b")
+    body = (
+        f"Dear colleagues,\n\nPlease find attached the completed questionnaire [RCM-{qid}].\n\nKind regards,\nAna\n\n"
+        "________________________________\nFrom: RCM Technical Secretariat <ts@rcm.example.org>\n"
+        "Sent: Friday, September 4, 2026 9:00 AM\nTo: Ana María López <alopez@migracion.gob.hn.example>\n"
+        f"Subject: {sent[0]['Subject']}\n\nWe have not yet received the questionnaire. Adjunto, enviamos...\n"
+    )
+    msg = reply_to(sent[0], "alopez@migracion.gob.hn.example", body)
+    msg.add_attachment(b"%PDF-1.4 fake", maintype="application", subtype="pdf", filename="questionnaire.pdf")
+    result = ingest(
+        engine, settings, msg.as_bytes(), source="t", now=NOW + timedelta(hours=2), secret=signing_key(settings)
+    )
+    assert (result.intent, result.assignment_ids, result.changed) == ("confirmation", (qid,), [qid])
+    with Session(engine) as s:
+        stored = s.get(InboundMessage, result.inbound_id)
+        assert stored is not None and "From: RCM Technical Secretariat" not in stored.new_text
