@@ -77,6 +77,17 @@ class RecordingHandler:
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
     _entered: asyncio.Event = field(default_factory=asyncio.Event)
 
+    #: Advertise PIPELINING (aiosmtpd reads commands one line at a time, so it copes).
+    pipelining: bool = False
+
+    async def handle_EHLO(
+        self, server: SMTPProtocol, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
     async def handle_MAIL(
         self, server: SMTPProtocol, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
