@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import email
-import logging
 import email.policy
+import logging
 from typing import TYPE_CHECKING
 
 import pytest
