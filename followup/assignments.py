@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 
 import sqlalchemy as sa
@@ -30,7 +30,6 @@ class SyncResult:
     created: int = 0
     moved: int = 0
     waived: int = 0
-    created_ids: list[int] = field(default_factory=list)
 
 
 def owners_of(commitment: Commitment, explicit: list[str], members: list[str]) -> list[str]:
@@ -121,9 +120,6 @@ def sync_assignments(
                 record_event(session, now, ACTOR, "waived", assignment_id=aid, reason="owner or occurrence removed")
     session.flush()
     if new_rows:
-        inserted = session.connection().execute(
-            sa.insert(table).returning(table.c.id, sort_by_parameter_order=True), new_rows
-        )
-        result.created_ids = list(inserted.scalars())
+        session.connection().execute(sa.insert(table), new_rows)
     result.created = len(new_rows)
     return result

@@ -8,7 +8,6 @@ registered at the bottom of this file.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from datetime import date
@@ -339,10 +338,6 @@ def main(argv: list[str] | None = None) -> None:
         )
         sys.exit(70)
     sys.exit(0)
-
-
-def dump_json(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, indent=2, default=str)
 
 
 @cli.command()

@@ -34,7 +34,7 @@ from followup.compose import (
 from followup.digest import collect_digest
 from followup.errors import DeliveryError, PermanentDeliveryError
 from followup.ics import calendar_feed, deadline_entry
-from followup.models import OPEN_STATES, Assignment, Commitment, Contact, Meeting, Notification, Party
+from followup.models import OPEN_STATES, Assignment, Commitment, Contact, Event, Meeting, Notification, Party
 from followup.outbox import assign_message_ids, claim, record_failure, record_sent, release
 from followup.planner import PlanResult, plan, preview
 from followup.policy import Policy
@@ -224,7 +224,7 @@ class Dispatcher:
             self._fail(group.ids, now, f"cannot build message: {exc}", permanent=True, result=result)
             return None
         if built is None:
-            self._cancel(group.ids, "nothing left to report")
+            self._cancel(group.ids, "nothing left to report", now)
             result.skipped += len(group.ids)
         return built
 
@@ -278,8 +278,9 @@ class Dispatcher:
         result.failed += len(outcome.failed)
         result.retrying += len(outcome.retrying)
 
-    def _cancel(self, ids: list[int], reason: str) -> None:
-        from sqlalchemy import update
+    def _cancel(self, ids: list[int], reason: str, now: datetime) -> None:
+        """Give up on rows with nothing left to say (everything resolved meanwhile), and log why."""
+        from sqlalchemy import insert, update
 
         with self.engine.begin() as conn:
             conn.execute(
@@ -287,6 +288,14 @@ class Dispatcher:
                 .where(col(Notification.id).in_(ids))
                 .values(state="cancelled", lease_owner="", lease_until=None, last_error=reason)
             )
+            conn.execute(
+                insert(Event),
+                [
+                    {"at": now, "actor": "dispatch", "action": "notification_cancelled", "assignment_id": None,
+                     "entity": "notification", "entity_id": str(i), "details": {"reason": reason}}
+                    for i in ids
+                ],
+            )  # fmt: skip
 
     # ------------------------------------------------------------------ building emails
 

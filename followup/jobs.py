@@ -19,7 +19,8 @@ import logging
 
 from followup.clock import Clock
 from followup.daemon import JobFn, JobSpec, interval, weekly
-from followup.services import Mailer, plan_secretariat_mail, send_digest, sync
+from followup.rounds import plan_meeting_rounds
+from followup.services import Mailer, send_digest, sync
 
 log = logging.getLogger("followup.jobs")
 
@@ -44,7 +45,7 @@ def build_jobs(mailer: Mailer, clock: Clock, inbox_poll: InboxPoll | None = None
     async def occurrences() -> None:
         now = clock.now()
         await asyncio.to_thread(sync, mailer.engine, settings, now)
-        await asyncio.to_thread(plan_secretariat_mail, mailer.engine, settings, now)
+        await asyncio.to_thread(plan_meeting_rounds, mailer.engine, settings, now)
 
     async def digest() -> None:
         await send_digest(mailer, clock.now())

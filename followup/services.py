@@ -62,11 +62,6 @@ def sync(engine: Engine, settings: Settings, now: datetime) -> int:
     return result.created
 
 
-def plan_secretariat_mail(engine: Engine, settings: Settings, now: datetime) -> int:
-    """Plan the meeting rounds due at ``now``."""
-    return plan_meeting_rounds(engine, settings, now)
-
-
 async def tick(mailer: Mailer, now: datetime, *, dry_run: bool = False) -> TickResult:
     """Everything due at ``now``: new occurrences, meeting rounds, reminders; then send."""
     if not dry_run:
