@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 help:
 	@echo "make run        install into .venv and start the daemon on the demo data (SQLite, Maildir)"
 	@echo "make test       install dev extras, then lint, type-check and run the whole test suite"
-	@echo "make lint       ruff check + ruff format --check"
+	@echo "make lint       ruff check + ruff format --check + import layers (lint-imports)"
 	@echo "make typecheck  mypy --strict on followup/"
 	@echo "make bench      run the benchmarks and print their figures"
 
@@ -29,6 +29,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check followup tests $(wildcard bench)
 	$(BIN)/ruff format --check followup tests $(wildcard bench)
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -36,8 +36,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
 from bench.common import Log
-from followup import models  # noqa: F401  (registers the tables used below)
-from followup.db import head_revision, make_engine, migrate
+from followup.store import models  # noqa: F401  (registers the tables used below)
+from followup.store.db import head_revision, make_engine, migrate
 
 #: The instant every benchmark acts at: a Tuesday with no holiday in any zone used below, and
 #: 16:00 UTC is inside the 09:00-17:00 window of every one of those zones.

@@ -7,7 +7,7 @@ fifth with a 40 KB spreadsheet, some with a signature logo),
 extension requests, questions, out-of-office replies, bounces and a few
 strangers. Both loops read the mbox the same way (``mailbox.mbox.get_bytes``);
 ours then stores, classifies, matches and records every message through
-:func:`followup.inbox.ingest_files` into a fresh copy of the database.
+:func:`followup.inbound.inbox.ingest_files` into a fresh copy of the database.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ import sqlalchemy as sa
 from bench.common import Figure, Log, Outcome, bench_settings, median, spread
 from bench.data import CACHE_DIR, NOTIFICATION, NOW, build_send_db, copy_db
 from followup.clock import FixedClock
-from followup.db import head_revision, make_engine
-from followup.inbox import ingest_files
-from followup.tokens import make_token, reply_address
+from followup.inbound.inbox import ingest_files
+from followup.outbound.tokens import make_token, reply_address
+from followup.store.db import head_revision, make_engine
 
 TARGET_RATIO = 0.30
 DOMAIN = "rcm.example.org"

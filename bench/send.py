@@ -2,7 +2,7 @@
 
 The daemon's side is ``services.tick(mailer, now)`` on a real SQLite file
 with ``n`` reminders due (one per contact), sending through
-:class:`~followup.smtp_transport.SmtpTransport` with the default settings
+:class:`~followup.outbound.transports.smtp.SmtpTransport` with the default settings
 (security none): it plans, claims, renders, composes, stores each
 Message-ID, sends and records, exactly as ``followup run`` does. The clock
 starts before the tick and stops when the ledger says every row is sent.
@@ -33,11 +33,11 @@ from pathlib import Path
 from bench.common import Figure, Log, Outcome, bench_settings, median, spread
 from bench.data import DUE, NOW, build_send_db, copy_db, count_rows, sqlite_url
 from bench.sink import HOST, SinkProcess, SinkStats, make_sink
-from followup.db import make_engine
-from followup.ics import calendar_feed, deadline_entry
-from followup.render import ItemView, ReminderContext, SecretariatView, render
-from followup.services import Mailer, tick
-from followup.tokens import reference_tag
+from followup.daemon.services import Mailer, tick
+from followup.outbound.ics import calendar_feed, deadline_entry
+from followup.outbound.render import ItemView, ReminderContext, SecretariatView, render
+from followup.outbound.tokens import reference_tag
+from followup.store.db import make_engine
 
 #: The daemon's whole path must send at least this many times the naive loop's rate.
 TARGET_RATIO = 3.0

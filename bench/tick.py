@@ -24,8 +24,8 @@ from pathlib import Path
 from bench.common import Figure, Log, Outcome, bench_settings, median, spread
 from bench.data import NOW, TICK_PARTIES, count_rows, reset_outbox, sqlite_url, tick_db
 from bench.sink import SinkProcess, make_sink
-from followup.db import make_engine
-from followup.services import Mailer
+from followup.daemon.services import Mailer
+from followup.store.db import make_engine
 
 #: tick(large) may take at most this many times tick(small).
 TARGET_RATIO = 1.5

@@ -7,6 +7,7 @@ UTC datetime) or a :class:`Clock`. Only the CLI and the daemon construct a
 
 from __future__ import annotations
 
+import calendar
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -72,3 +73,12 @@ def parse_now(text: str, default_zone: str = "UTC") -> datetime:
 def local_date(when: datetime, zone: str) -> date:
     """The calendar date of an instant as seen in ``zone``."""
     return as_utc(when).astimezone(ZoneInfo(zone)).date()
+
+
+def add_months(day: date, months: int) -> date:
+    """``day`` plus whole months; a month-end anchor stays at month end."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    last = calendar.monthrange(year, month)[1]
+    at_end = day.day == calendar.monthrange(day.year, day.month)[1]
+    return date(year, month, last if at_end else min(day.day, last))

@@ -24,7 +24,7 @@ def _help(cmd: click.Command, path: str) -> str:
 
 def reference_text() -> str:
     os.environ.setdefault("COLUMNS", "100")
-    from followup.cli import cli
+    from followup.cli.main import cli
 
     root = click.Context(cli, info_name="followup")
     parts = ["```text", _help(cli, "followup"), "```", ""]

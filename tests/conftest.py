@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from followup.clock import FixedClock
-from followup.db import make_engine, migrate
+from followup.store.db import make_engine, migrate
 
 pytest_plugins = ["tests.smtp_server", "tests.dovecot"]
 

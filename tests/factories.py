@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlmodel import Session
 
-from followup.models import Assignment, Commitment, Contact, Party
 from followup.settings import Settings, load_settings
+from followup.store.models import Assignment, Commitment, Contact, Party
 
 #: Capital-city zones of the RCM members and partners, so ``make_party("MX")`` is realistic.
 PARTY_ZONES = {

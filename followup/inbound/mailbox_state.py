@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from followup.inbound.imap_source import MailboxCursor
-from followup.models import MailboxState
+from followup.store.models import MailboxState
 
 
 def load_cursor(session: Session, mailbox_key: str) -> MailboxCursor | None:

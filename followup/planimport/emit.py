@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from followup.dataset import CommitmentRecord, DueRule, MeetingRecord, Text
 from followup.planimport.extract import ImportResult
+from followup.store.dataset import CommitmentRecord, DueRule, MeetingRecord, Text
 
 ALL_MEMBERS = "all-members"
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from followup.dataset import CommitmentRecord, DueRule, MeetingRecord, Origin, SourceRef, Text
 from followup.planimport.cleaning import split_sentences
 from followup.planimport.dates import MONTH_NAMES_EN, DuePhrase, add_months, month_end
 from followup.planimport.layout import PlanItem, plan_items
@@ -25,6 +24,7 @@ from followup.planimport.naming import acronyms_in, id_words, make_id, sentence_
 from followup.planimport.obligations import Obligation, find_obligations
 from followup.planimport.owners import MEMBER_CODES, OwnerGuess
 from followup.planimport.reading import PlanTable, read_plan
+from followup.store.dataset import CommitmentRecord, DueRule, MeetingRecord, Origin, SourceRef, Text
 
 DEFAULT_LEAD_DAYS = 14
 

@@ -16,9 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
-from followup.dataset import MeetingRecord, Origin, Text
 from followup.planimport.cleaning import strip_markup
 from followup.planimport.dates import KIND_RE, DateValue, find_dates, format_range, meeting_kind
+from followup.store.dataset import MeetingRecord, Origin, Text
 
 _KIND = re.compile(rf"\b(?P<kind>{KIND_RE})\b", re.I)
 _MENTION_LEFT = re.compile(

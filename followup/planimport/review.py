@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from followup.dataset import DueRule, MeetingRecord
 from followup.planimport.extract import ImportResult, Proposal
+from followup.store.dataset import DueRule, MeetingRecord
 
 COLUMNS = ("id", "title", "owner", "due", "conf.", "needs review")
 

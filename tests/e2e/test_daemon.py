@@ -60,6 +60,6 @@ async def test_daemon_refuses_an_uninitialised_database(tmp_path: Path) -> None:
 
 
 def _head() -> str:
-    from followup.db import head_revision
+    from followup.store.db import head_revision
 
     return head_revision()

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session, select
 
-from followup.actions import set_state
-from followup.db import make_engine, migrate
-from followup.loading import load_paths
-from followup.models import Assignment, Notification
-from followup.services import Mailer, tick
+from followup.daemon.actions import set_state
+from followup.daemon.services import Mailer, tick
+from followup.schedule.loading import load_paths
+from followup.store.db import make_engine, migrate
+from followup.store.models import Assignment, Notification
 from tests.factories import settings_for
 
 if TYPE_CHECKING:

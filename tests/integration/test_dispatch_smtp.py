@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from followup.db import make_engine, migrate
-from followup.digest import collect_digest
-from followup.models import Contact, Event, Notification
-from followup.services import Mailer, tick
+from followup.daemon.services import Mailer, tick
+from followup.outbound.emails.digest import collect_digest
 from followup.settings import Settings
+from followup.store.db import make_engine, migrate
+from followup.store.models import Contact, Event, Notification
 from tests.factories import make_assignment, make_commitment, make_contact, make_party, settings_for
 
 if TYPE_CHECKING:

@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from followup.db import session_scope
 from followup.errors import InboundError
 from followup.inbound.classify import understand
 from followup.inbound.imap_source import (
@@ -26,8 +25,9 @@ from followup.inbound.imap_source import (
     quote_mailbox,
 )
 from followup.inbound.mailbox_state import load_cursor, save_cursor
-from followup.models import InboundMessage
 from followup.settings import ImapSettings
+from followup.store.db import session_scope
+from followup.store.models import InboundMessage
 
 if TYPE_CHECKING:
     from tests.dovecot import DovecotServer

@@ -13,12 +13,12 @@ import pytest
 from sqlmodel import Session, select
 
 from followup.clock import FixedClock
-from followup.db import make_engine, migrate
-from followup.inbox import poll_imap
-from followup.loading import load_paths
-from followup.models import Assignment, InboundMessage, MailboxState
-from followup.services import Mailer, tick
-from followup.signing import signing_key
+from followup.daemon.services import Mailer, tick
+from followup.inbound.inbox import poll_imap
+from followup.outbound.signing import signing_key
+from followup.schedule.loading import load_paths
+from followup.store.db import make_engine, migrate
+from followup.store.models import Assignment, InboundMessage, MailboxState
 from tests.factories import settings_for
 
 if TYPE_CHECKING:

@@ -20,13 +20,13 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from followup.db import make_engine, migrate
-from followup.ingest import ingest
-from followup.loading import load_paths
-from followup.models import Assignment, Contact, Event, InboundMessage, Notification
-from followup.services import Mailer, tick
+from followup.daemon.services import Mailer, tick
+from followup.inbound.ingest import ingest
+from followup.outbound.signing import signing_key
+from followup.schedule.loading import load_paths
 from followup.settings import Settings
-from followup.signing import signing_key
+from followup.store.db import make_engine, migrate
+from followup.store.models import Assignment, Contact, Event, InboundMessage, Notification
 from tests.factories import settings_for
 
 if TYPE_CHECKING:

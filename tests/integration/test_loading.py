@@ -6,8 +6,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from followup.errors import DataFileError
-from followup.loading import load_paths
-from followup.models import Assignment, Commitment, Contact, Event, Party
+from followup.schedule.loading import load_paths
+from followup.store.models import Assignment, Commitment, Contact, Event, Party
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 NOW = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)
@@ -94,7 +94,7 @@ def test_contacts_csv_refers_to_parties_already_loaded(engine: Engine, tmp_path:
 
 
 def test_changed_due_date_moves_pending_but_not_extended(engine: Engine, tmp_path: Path) -> None:
-    from followup.actions import extend
+    from followup.daemon.actions import extend
 
     load_paths(engine, [FIXTURES / "small.yaml"], now=NOW)
     with Session(engine) as s:

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from followup.compose import Composer, Mailbox
 from followup.errors import TransientDeliveryError
-from followup.maildir_transport import MaildirTransport
-from followup.render import Rendered
+from followup.outbound.compose import Composer, Mailbox
+from followup.outbound.render import Rendered
+from followup.outbound.transports import make_transport
+from followup.outbound.transports.maildir import MaildirTransport
 from followup.settings import MailSettings, Settings
-from followup.transport import make_transport
 
 NOW = datetime(2026, 8, 3, 14, 0, tzinfo=UTC)
 SENDER = "ts@rcm.example.org"

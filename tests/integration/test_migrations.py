@@ -6,8 +6,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-import followup.models  # noqa: F401
-from followup.db import alembic_config, current_revision, ensure_current, head_revision
+import followup.store.models  # noqa: F401
+from followup.store.db import alembic_config, current_revision, ensure_current, head_revision
 
 
 def test_migrated_schema_equals_models(engine: Engine) -> None:

@@ -9,9 +9,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from followup.db import make_engine, session_scope
-from followup.models import Contact, Event, Notification
-from followup.outbox import (
+from followup.outbound.outbox import (
     assign_message_id,
     backoff_seconds,
     claim,
@@ -20,7 +18,9 @@ from followup.outbox import (
     record_sent,
     release,
 )
-from followup.sendwindow import Recipient, SendWindow
+from followup.schedule.sendwindow import Recipient, SendWindow
+from followup.store.db import make_engine, session_scope
+from followup.store.models import Contact, Event, Notification
 from tests.factories import make_contact, make_party
 
 NOW = datetime(2026, 8, 17, 15, 0, tzinfo=UTC)  # 09:00 in Tegucigalpa, a Monday

@@ -8,10 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from followup.db import session_scope
-from followup.models import Assignment, Contact, Event, Notification
-from followup.outbox import claim, record_sent
-from followup.planner import (
+from followup.outbound.outbox import claim, record_sent
+from followup.schedule.planner import (
     cancel_for_assignment,
     candidate_query,
     dedupe_key,
@@ -19,8 +17,10 @@ from followup.planner import (
     insert_planned,
     plan,
 )
-from followup.policy import load_policies
+from followup.schedule.policy import load_policies
 from followup.settings import Settings
+from followup.store.db import session_scope
+from followup.store.models import Assignment, Contact, Event, Notification
 from tests.factories import make_assignment, make_commitment, make_contact, make_party
 
 POLICIES = load_policies(None)

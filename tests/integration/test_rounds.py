@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session, select
 
-from followup.db import make_engine, migrate
-from followup.models import Meeting, Notification
-from followup.rounds import digest_key, due_round, plan_digest, plan_meeting_rounds
-from followup.services import Mailer, send_digest, tick
+from followup.daemon.services import Mailer, send_digest, tick
+from followup.schedule.rounds import digest_key, due_round, plan_digest, plan_meeting_rounds
+from followup.store.db import make_engine, migrate
+from followup.store.models import Meeting, Notification
 from tests.factories import make_assignment, make_commitment, make_contact, make_party, settings_for
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from followup.errors import PermanentDeliveryError, TransientDeliveryError
-from followup.smtp_transport import SmtpTransport
+from followup.outbound.transports.smtp import SmtpTransport
 from tests.integration.test_smtp_transport import SENDER, message, plain
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ def piped(smtp_server: SmtpServer) -> SmtpServer:
 async def test_pipelined_send_reuses_the_connection_and_keeps_dots(
     piped: SmtpServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="followup.smtp_transport")
+    caplog.set_level(logging.DEBUG, logger="followup.outbound.transports.smtp")
     body = message().replace(b"Hola 1", b".leading dot line\r\n..two dots\r\nHola 1")
     async with SmtpTransport(plain(piped.port), local_hostname="client.test") as transport:
         for _ in range(3):

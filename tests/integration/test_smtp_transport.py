@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from followup.compose import Composer, Mailbox
 from followup.errors import PermanentDeliveryError, TransientDeliveryError
-from followup.render import Rendered
+from followup.outbound.compose import Composer, Mailbox
+from followup.outbound.render import Rendered
+from followup.outbound.transports import make_transport
+from followup.outbound.transports.smtp import SmtpTransport
 from followup.settings import MailSettings, Settings, SmtpSettings
-from followup.smtp_transport import SmtpTransport
-from followup.transport import make_transport
 
 if TYPE_CHECKING:
     from tests.smtp_server import SmtpServer, StartServer
@@ -246,7 +246,7 @@ async def test_concurrency_is_bounded(smtp_server: SmtpServer) -> None:
 
 
 def test_make_transport_picks_smtp_when_a_host_is_set(tmp_path: Path) -> None:
-    from followup.maildir_transport import MaildirTransport
+    from followup.outbound.transports.maildir import MaildirTransport
 
     smtp = make_transport(Settings(smtp=SmtpSettings(host="mail.example.org")))
     maildir = make_transport(Settings(mail=MailSettings(maildir=tmp_path / "md")))

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from followup.dispatch import Dispatcher
-from followup.models import Notification
-from followup.policy import load_schedule_policies
-from followup.smtp_transport import SmtpTransport
+from followup.outbound.dispatch import Dispatcher
+from followup.outbound.transports.smtp import SmtpTransport
+from followup.schedule.policy import load_schedule_policies
+from followup.store.models import Notification
 from tests.factories import make_assignment, make_commitment, make_contact, make_party, settings_for
 
 if TYPE_CHECKING:

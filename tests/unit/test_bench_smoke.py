@@ -18,11 +18,11 @@ from bench.__main__ import BENCHMARKS, main, table
 from bench.common import Figure, Outcome, bench_settings
 from bench.data import DUE, NOW, build_send_db, build_tick_db, count_rows, reset_outbox, sqlite_url, tick_db
 from bench.sink import SinkProcess, wire_commands
-from followup import services
-from followup.db import make_engine
-from followup.planner import due_date_range
-from followup.policy import load_policies
-from followup.services import Mailer
+from followup.daemon import services
+from followup.daemon.services import Mailer
+from followup.schedule.planner import due_date_range
+from followup.schedule.policy import load_policies
+from followup.store.db import make_engine
 
 
 @pytest.fixture

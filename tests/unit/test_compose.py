@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from icalendar import Calendar
 
-from followup.compose import (
+from followup.errors import ConfigError, PermanentDeliveryError
+from followup.outbound.compose import (
     ComposedMessage,
     Composer,
     Mailbox,
@@ -22,11 +23,10 @@ from followup.compose import (
     clean_header_text,
     csv_attachment,
 )
-from followup.errors import ConfigError, PermanentDeliveryError
-from followup.ics import deadline_entry, deadline_ics
-from followup.render import ItemView, ReminderContext, Rendered, SecretariatView, render
+from followup.outbound.ics import deadline_entry, deadline_ics
+from followup.outbound.render import ItemView, ReminderContext, Rendered, SecretariatView, render
+from followup.outbound.tokens import extract_tokens, verify_token
 from followup.settings import MailSettings
-from followup.tokens import extract_tokens, verify_token
 
 NOW = datetime(2026, 8, 3, 14, 0, 7, 999, tzinfo=UTC)
 SECRET = b"k" * 32

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from followup.datafile import parse_files
 from followup.errors import DataFileError
+from followup.store.datafile import parse_files
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

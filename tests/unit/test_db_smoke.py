@@ -1,7 +1,7 @@
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from followup.models import Party
+from followup.store.models import Party
 
 
 def test_engine_round_trip(engine: Engine) -> None:

@@ -24,13 +24,13 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from followup.datafile import parse_files
-from followup.dataset import DataSet
-from followup.demo import DEMO_FILE_ORDER, SCENARIO_DATE, demo_dir, demo_files, month_shift, shift_demo
 from followup.errors import NotFoundError
-from followup.loading import apply_dataset
-from followup.models import Assignment, Commitment, Contact, Meeting, Party
-from followup.occurrences import occurrences
+from followup.schedule.loading import apply_dataset
+from followup.schedule.occurrences import occurrences
+from followup.store.datafile import parse_files
+from followup.store.dataset import DataSet
+from followup.store.demo import DEMO_FILE_ORDER, SCENARIO_DATE, demo_dir, demo_files, month_shift, shift_demo
+from followup.store.models import Assignment, Commitment, Contact, Meeting, Party
 
 REPO = Path(__file__).resolve().parents[2]
 SEED_NAME = "rcm_plan_of_action_2006-11.txt"

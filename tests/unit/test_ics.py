@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from icalendar import Calendar
 
-from followup.ics import (
+from followup.outbound.ics import (
     CalendarEntry,
     calendar_bytes,
     calendar_feed,

@@ -1,4 +1,13 @@
-from followup.matching import REPLY_HEADERS, SENDER, SUBJECT_TAG, TOKEN, SentMessage, decide, narrow, sent_messages
+from followup.inbound.matching import (
+    REPLY_HEADERS,
+    SENDER,
+    SUBJECT_TAG,
+    TOKEN,
+    SentMessage,
+    decide,
+    narrow,
+    sent_messages,
+)
 
 MERGED = SentMessage(notification_id=7, assignment_ids=(11, 12, 13))
 SINGLE = SentMessage(notification_id=9, assignment_ids=(21,))

@@ -4,8 +4,8 @@ from datetime import date
 from hypothesis import given
 from hypothesis import strategies as st
 
-from followup.occurrences import ONCE, add_months, occurrences
-from followup.status import AssignmentView, build_matrix, cell_for, current_occurrence
+from followup.schedule.occurrences import ONCE, add_months, occurrences
+from followup.store.status import AssignmentView, build_matrix, cell_for, current_occurrence
 
 
 @dataclass

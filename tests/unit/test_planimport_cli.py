@@ -9,12 +9,12 @@ from click.testing import CliRunner, Result
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from followup.cli_context import AppContext
-from followup.cli_import import import_plan
-from followup.datafile import parse_yaml_text
+from followup.cli.context import AppContext
+from followup.cli.plan import import_plan
 from followup.errors import ImportPlanError, UsageError
-from followup.models import Commitment, CommitmentOwner, Meeting
 from followup.settings import Settings
+from followup.store.datafile import parse_yaml_text
+from followup.store.models import Commitment, CommitmentOwner, Meeting
 
 SEED = Path(__file__).resolve().parents[3] / "shared" / "seed" / "rcm_plan_of_action_2006-11.txt"
 
@@ -168,7 +168,7 @@ def test_out_must_not_be_the_plan_itself(tmp_path: Path) -> None:
 
 
 def test_apply_loads_the_file(engine: Engine, tmp_path: Path) -> None:
-    from followup.loading import load_paths  # the lead's loader: present in this tree
+    from followup.schedule.loading import load_paths  # the lead's loader: present in this tree
 
     countries = "\n".join(
         f"  - {{code: {code}, name: {code}, timezone: {zone}, language: es}}" for code, zone in COUNTRIES.items()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import date
 
-from followup.datafile import parse_yaml_text
 from followup.planimport.changes import compare
 from followup.planimport.emit import commitment_mapping, render
 from followup.planimport.extract import ImportResult, extract_plan
 from followup.planimport.naming import make_id, sentence_case, subject_code
 from followup.planimport.reading import COLUMNS, read_text_table
 from followup.planimport.review import describe_due, review_rows
+from followup.store.datafile import parse_yaml_text
 
 HEADER = "\t".join(COLUMNS)
 NOTES = [

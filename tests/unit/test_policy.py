@@ -5,8 +5,7 @@ from pathlib import Path
 import pytest
 
 from followup.errors import ConfigError
-from followup.models import NOTIFICATION_KINDS
-from followup.policy import (
+from followup.schedule.policy import (
     BUNDLED_POLICIES,
     load_policies,
     load_schedule_policies,
@@ -17,6 +16,7 @@ from followup.policy import (
     step_key,
 )
 from followup.settings import ScheduleSettings
+from followup.store.models import NOTIFICATION_KINDS
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from followup.models import RESOLVED_STATES, Notification
-from followup.policy import Policy, load_policies
-from followup.reminder_rules import Decision, group_for_delivery, handled_floor, next_step
-from followup.sendwindow import Recipient, SendWindow, in_window, local_day
+from followup.schedule.policy import Policy, load_policies
+from followup.schedule.reminder_rules import Decision, group_for_delivery, handled_floor, next_step
+from followup.schedule.sendwindow import Recipient, SendWindow, in_window, local_day
+from followup.store.models import RESOLVED_STATES, Notification
 
 POLICIES = load_policies(None)
 DEFAULT = POLICIES["default"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from followup.render import (
+from followup.outbound.render import (
     BUNDLED_TEMPLATES,
     KINDS,
     AckContext,

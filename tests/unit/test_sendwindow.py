@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from followup.errors import ConfigError
-from followup.sendwindow import (
+from followup.schedule.sendwindow import (
     MAX_SHIFT_DAYS,
     Recipient,
     SendWindow,

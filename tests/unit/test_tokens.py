@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from followup.tokens import (
+from followup.outbound.tokens import (
     TOKEN_LENGTH,
     extract_tokens,
     make_token,

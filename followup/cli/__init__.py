@@ -1,0 +1,1 @@
+"""The ``followup`` command line: one module per command group (entry point :func:`followup.cli.main.main`)."""

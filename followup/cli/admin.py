@@ -1,0 +1,94 @@
+"""Setting up and running: ``init``, ``check`` and ``run`` (the daemon)."""
+
+from __future__ import annotations
+
+import click
+
+from followup.cli.context import app
+from followup.errors import DatabaseError
+from followup.outbound.signing import signing_key
+from followup.store.db import head_revision, schema_status
+
+
+@click.command()
+def init() -> None:
+    """Create the database or upgrade it to the current schema, and the signing key if missing."""
+    a = app()
+    engine = a.engine(migrate_first=True)
+    signing_key(a.settings)
+    click.echo(f"database ready at revision {head_revision()} ({engine.url.render_as_string(hide_password=True)})")
+
+
+@click.command()
+def check() -> None:
+    """Verify configuration, database, migrations, policies and templates (exit 0 when healthy).
+
+    Meant for the Docker HEALTHCHECK and for monitoring.
+    """
+    a = app()
+    from followup.store.db import make_engine
+
+    engine = make_engine(a.settings.database_url)
+    try:
+        current, head = schema_status(engine)
+    finally:
+        engine.dispose()
+    if current != head:
+        raise DatabaseError(f"database schema at {current or 'nothing'}, expected {head}: run 'followup init'")
+    signing_key(a.settings, create=False)
+    from followup.outbound.render import KINDS, renderer_for
+    from followup.schedule.policy import load_schedule_policies
+
+    policies = load_schedule_policies(a.settings.schedule)
+    renderer = renderer_for(a.settings.mail.templates_dir)
+    for kind in KINDS:
+        for language in ("en", "es"):
+            renderer.templates(kind, language)
+    transport = f"smtp {a.settings.smtp.host}:{a.settings.smtp.port}" if a.settings.uses_smtp else "maildir"
+    click.echo(
+        f"ok: configuration valid, database at {head}, {len(policies)} reminder policies, "
+        f"templates complete, delivery via {transport}"
+    )
+
+
+@click.command()
+def run() -> None:
+    """Run the daemon: dispatch tick, occurrences, weekly digest and (with IMAP) the inbox poll.
+
+    Jobs are rebuilt from the settings at start. SIGINT/SIGTERM finish
+    in-flight work, release claims and exit 0.
+    """
+    import asyncio
+
+    from followup.daemon.jobs import build_jobs
+    from followup.daemon.lifecycle import Daemon, install_signal_handlers
+    from followup.daemon.services import Mailer
+
+    a = app()
+    engine = a.engine()
+
+    async def main_loop() -> None:
+        mailer = Mailer.create(engine, a.settings)
+        inbox = None
+        if a.settings.imap.host:
+            from followup.inbound.inbox import poll_imap
+
+            secret = signing_key(a.settings)
+
+            async def inbox() -> None:
+                await poll_imap(engine, a.settings, clock=a.clock, secret=secret)
+
+        daemon = Daemon(a.settings, a.clock, build_jobs(mailer, a.clock, inbox))
+
+        async def on_stop() -> None:
+            mailer.dispatcher.stop()
+            await mailer.close()
+
+        daemon.on_stop = on_stop
+        install_signal_handlers(daemon)
+        await daemon.run()
+
+    asyncio.run(main_loop())
+
+
+commands = [init, check, run]

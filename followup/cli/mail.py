@@ -1,0 +1,316 @@
+"""Mail commands: ``tick``, ``digest``, ``preview`` and ``calendar``."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import click
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from followup.cli.context import app, now_option
+from followup.clock import as_utc, local_date
+from followup.daemon.services import Mailer, send_digest, tick
+from followup.errors import NotFoundError, UsageError
+from followup.outbound.dispatch import Dispatcher, Outgoing
+from followup.outbound.emails.digest import collect_digest
+from followup.outbound.ics import calendar_feed, deadline_entry, meeting_entry
+from followup.outbound.render import KINDS, pick
+from followup.outbound.signing import signing_key
+from followup.outbound.tokens import reference_tag
+from followup.outbound.transports.base import BaseTransport, Refusals
+from followup.schedule.policy import load_schedule_policies
+from followup.schedule.reminder_rules import DeliveryGroup
+from followup.store.models import OPEN_STATES, Assignment, Commitment, Contact, Meeting, Notification, Party
+
+
+@click.command(name="tick")
+@now_option
+@click.option("--dry-run", is_flag=True, help="Print what would be sent; change nothing and send nothing.")
+def tick_command(now_text: str | None, dry_run: bool) -> None:
+    """Plan and send everything due at that instant, then exit (for cron and tests)."""
+    a = app()
+    engine = a.engine()
+    now = a.now(now_text)
+
+    async def go() -> None:
+        mailer = Mailer.create(engine, a.settings)
+        try:
+            result = await tick(mailer, now, dry_run=dry_run)
+        finally:
+            await mailer.close()
+        if dry_run:
+            for line in result.messages:
+                click.echo(f"would send: {line}")
+            click.echo(f"dry run at {now.isoformat()}: {len(result.messages)} email step(s) due; nothing changed")
+            return
+        for line in result.messages:
+            click.echo(f"sent: {line}")
+        click.echo(
+            f"tick at {now.isoformat()}: {result.plan.planned} planned, {result.sent} sent, "
+            f"{result.retrying} to retry, {result.failed} failed, {result.plan.cancelled} cancelled"
+        )
+        for code in result.plan.unreachable[:20]:
+            click.echo(f"warning: assignment {code} has no usable contact", err=True)
+
+    asyncio.run(go())
+
+
+@click.command(name="digest")
+@now_option
+@click.option("--send", "send", is_flag=True, help="Send this week's digest to the secretariat (once per week).")
+@click.option("--preview", "preview", is_flag=True, help="Print the digest (the default).")
+@click.option("--html", "html_out", type=click.Path(path_type=Path), help="Also write the HTML version here.")
+def digest_command(now_text: str | None, send: bool, preview: bool, html_out: Path | None) -> None:
+    """The weekly digest: overdue by country, due soon, submissions, failures, replies to triage."""
+    if send and preview:
+        raise UsageError("choose --send or --preview, not both")
+    a = app()
+    engine = a.engine()
+    now = a.now(now_text)
+    if send:
+
+        async def go() -> None:
+            mailer = Mailer.create(engine, a.settings)
+            try:
+                result = await send_digest(mailer, now)
+            finally:
+                await mailer.close()
+            digests = [m for m in result.messages if m.startswith("digest")]
+            click.echo(digests[0] if digests else "no digest sent (already sent this week, or nothing to report)")
+
+        asyncio.run(go())
+        return
+    from followup.outbound.render import renderer_for
+
+    context = collect_digest(engine, a.settings, now)
+    rendered = renderer_for(a.settings.mail.templates_dir).render("digest", a.settings.secretariat.language, context)
+    click.echo(f"Subject: {rendered.subject}\n")
+    click.echo(rendered.text)
+    if html_out is not None:
+        html_out.write_text(rendered.html, encoding="utf-8")
+        click.echo(f"HTML written to {html_out}")
+
+
+@click.command(name="preview")
+@click.argument("kind", type=click.Choice([k for k in KINDS if k != "acknowledgement"]))
+@click.option("--assignment", "assignment_id", type=int, help="The assignment (reminder kinds, meeting_round).")
+@click.option("--contact", "contact_key", help="Contact id (default: the owner's primary focal point).")
+@click.option("--meeting", "meeting_id", help="Meeting id for meeting_round (default: the next one).")
+@click.option("--language", type=click.Choice(["en", "es"]), help="Render in this language (default: the reader's).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Write to FILE.eml (the whole message) or FILE.html (the HTML part); default: the terminal.",
+)
+@now_option
+def preview_command(
+    kind: str,
+    assignment_id: int | None,
+    contact_key: str | None,
+    meeting_id: str | None,
+    language: str | None,
+    out: Path | None,
+    now_text: str | None,
+) -> None:
+    """Render an email exactly as it would be sent, without sending or recording anything."""
+    a = app()
+    engine = a.engine()
+    now = a.now(now_text)
+    if out is not None and out.suffix.lower() not in (".eml", ".html"):
+        raise UsageError(f"--out {out}: expected a .eml or .html file name")
+    dispatcher = Dispatcher(
+        engine,
+        a.settings,
+        _NoTransport(),
+        secret=signing_key(a.settings),
+        policies=load_schedule_policies(a.settings.schedule),
+    )
+    dispatcher.language_override = language
+    row = _preview_row(engine, a.settings.secretariat.email, kind, assignment_id, contact_key, meeting_id, now)
+    zone = _zone(engine, row, a.settings.secretariat.timezone)
+    group = DeliveryGroup(row.contact_id, row.recipient, local_date(now, zone), (row,), (row,))
+    from followup.outbound.emails.lookup import RowCache
+
+    with Session(engine) as session:
+        built = dispatcher.build(group, RowCache(session), now)
+    if built is None:
+        raise UsageError(f"nothing to put in a {kind} email for that choice (no open items)")
+    _show(built, out)
+
+
+def _zone(engine: Engine, row: Notification, fallback: str) -> str:
+    """The reader's zone: the contact's own, else its party's, else the secretariat's."""
+    with Session(engine) as session:
+        contact = session.get(Contact, row.contact_id) if row.contact_id is not None else None
+        if contact is None:
+            return fallback
+        party = session.get(Party, contact.party_code)
+        return contact.timezone or (party.timezone if party else fallback)
+
+
+def _preview_row(
+    engine: Engine,
+    secretariat_email: str,
+    kind: str,
+    assignment_id: int | None,
+    contact_key: str | None,
+    meeting_id: str | None,
+    now: datetime,
+) -> Notification:
+    """An unsaved outbox row standing for the email to preview."""
+    row = Notification(dedupe_key="preview", kind=kind, recipient=secretariat_email, scheduled_at=as_utc(now))
+    row.id = 0
+    if kind == "digest":
+        return row
+    with Session(engine) as session:
+        assignment = session.get(Assignment, assignment_id) if assignment_id is not None else None
+        if assignment_id is not None and assignment is None:
+            raise NotFoundError(f"no assignment {assignment_id}")
+        if kind == "meeting_round":
+            meeting = _pick_meeting(session, meeting_id)
+            row.payload = {"meeting_id": meeting.id, "days": 7, "party_code": ""}
+            if assignment is not None:
+                contact = _pick_contact(session, contact_key, assignment.party_code)
+                row.payload["party_code"] = assignment.party_code
+                row.contact_id, row.recipient = contact.id, contact.email
+            return row
+        if assignment is None:
+            raise UsageError(f"{kind} needs --assignment ID (see 'followup status')")
+        contact = _pick_contact(session, contact_key, assignment.party_code)
+        row.assignment_id, row.contact_id, row.recipient = assignment.id, contact.id, contact.email
+        row.step, row.due_date = "preview", assignment.due_date
+        row.payload = {"ordinal": 2 if kind == "escalation" else 1}
+        return row
+
+
+def _pick_contact(session: Session, key: str | None, party: str | None) -> Contact:
+    if key:
+        found = session.exec(select(Contact).where(Contact.key == key)).first()
+        if found is None:
+            raise NotFoundError(f"no contact {key!r} (see 'followup contacts')")
+        return found
+    stmt = select(Contact).where(Contact.party_code == party, col(Contact.active)).order_by(Contact.role)
+    found = session.exec(stmt).first()
+    if found is None:
+        raise NotFoundError(f"no active contact for {party}; name one with --contact")
+    return found
+
+
+def _pick_meeting(session: Session, meeting_id: str | None) -> Meeting:
+    if meeting_id:
+        found = session.get(Meeting, meeting_id)
+        if found is None:
+            raise NotFoundError(f"no meeting {meeting_id!r} (see 'followup meetings')")
+        return found
+    found = session.exec(select(Meeting).order_by(col(Meeting.start_date).desc())).first()
+    if found is None:
+        raise NotFoundError("no meetings loaded")
+    return found
+
+
+def _show(built: Outgoing, out: Path | None) -> None:
+    data = built.message.data
+    if out is not None and out.suffix.lower() == ".eml":
+        out.write_bytes(data)
+        click.echo(f"{built.summary}: written to {out}")
+        return
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    html = text = ""
+    for part in msg.walk():
+        if part.get_content_type() == "text/html" and not html:
+            html = str(part.get_content())
+        elif part.get_content_type() == "text/plain" and not text:
+            text = str(part.get_content())
+    if out is not None:
+        out.write_text(html, encoding="utf-8")
+        click.echo(f"{built.summary}: HTML written to {out}")
+        return
+    for header in ("From", "To", "Cc", "Reply-To", "Subject"):
+        if msg[header]:
+            click.echo(f"{header}: {msg[header]}")
+    attachments = [p.get_filename() for p in msg.walk() if p.get_filename()]
+    if attachments:
+        click.echo(f"Attachments: {', '.join(str(a) for a in attachments)}")
+    click.echo("")
+    click.echo(text)
+
+
+class _NoTransport(BaseTransport):
+    """Preview never sends."""
+
+    async def send(self, sender: str, recipients: list[str], data: bytes) -> Refusals:
+        raise RuntimeError("preview does not send")
+
+
+@click.command(name="calendar")
+@click.option("--country", "country", help="Only this owner's deadlines (e.g. HN).")
+@click.option("--language", type=click.Choice(["en", "es"]), default=None, help="Wording (default: the owner's).")
+@click.option("--out", type=click.Path(path_type=Path), help="Write the .ics here instead of standard output.")
+@click.option("--days", type=int, default=365, show_default=True, help="Open deadlines due within this many days.")
+@now_option
+def calendar_command(
+    country: str | None, language: str | None, out: Path | None, days: int, now_text: str | None
+) -> None:
+    """Write an iCalendar feed of open deadlines and meetings (import it in any calendar)."""
+    a = app()
+    engine = a.engine()
+    now = a.now(now_text)
+    today = local_date(now, a.settings.secretariat.timezone)
+    tag, domain = a.settings.secretariat.tag, a.settings.mail.domain
+    entries = []
+    with Session(engine) as session:
+        if country and session.get(Party, country) is None:
+            raise NotFoundError(f"no country or organisation {country!r}")
+        stmt = (
+            select(Assignment, Commitment, Party)
+            .join(Commitment, col(Commitment.id) == Assignment.commitment_id)
+            .join(Party, col(Party.code) == Assignment.party_code)
+            .where(
+                col(Commitment.active),
+                col(Assignment.state).in_(OPEN_STATES),
+                Assignment.due_date <= today + timedelta(days=days),
+            )
+            .order_by(col(Assignment.due_date))
+        )
+        if country:
+            stmt = stmt.where(Assignment.party_code == country)
+        for assignment, commitment, party in session.exec(stmt).all():
+            lang = language or party.language
+            assert assignment.id is not None
+            entries.append(
+                deadline_entry(
+                    assignment_id=assignment.id,
+                    due_date=assignment.due_date,
+                    title=pick(lang, commitment.title_en, commitment.title_es),
+                    reference=reference_tag(tag, assignment.id),
+                    owner_name=pick(lang, party.name_en, party.name_es),
+                    language=lang,
+                    domain=domain,
+                )
+            )
+        lang = language or a.settings.secretariat.language
+        for meeting in session.exec(select(Meeting).where(Meeting.end_date >= today - timedelta(days=30))).all():
+            entries.append(
+                meeting_entry(
+                    meeting_id=meeting.id,
+                    start_date=meeting.start_date,
+                    end_date=meeting.end_date,
+                    title=pick(lang, meeting.title_en, meeting.title_es),
+                    place=meeting.place,
+                    domain=domain,
+                )
+            )
+    feed = calendar_feed(entries, now=now, name=f"{tag} deadlines" + (f" — {country}" if country else ""))
+    if out is not None:
+        out.write_bytes(feed)
+        click.echo(f"{len(entries)} event(s) written to {out}")
+    else:
+        click.echo(feed.decode("utf-8"), nl=False)
+
+
+commands = [tick_command, digest_command, preview_command, calendar_command]

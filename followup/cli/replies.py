@@ -1,0 +1,211 @@
+"""Reply commands: ``ingest``, ``inbox poll`` and ``replies`` (list, show, assign, dismiss)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import click
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from followup.cli.context import app, now_option
+from followup.cli.output import FORMATS, emit_rows
+from followup.clock import FixedClock
+from followup.errors import NotFoundError, StateError, UsageError
+from followup.inbound.inbox import InboxResult, ingest_files, poll_imap
+from followup.outbound.signing import signing_key
+from followup.store.events import record_event
+from followup.store.models import Assignment, InboundMatch, InboundMessage
+
+
+def _report(result: InboxResult) -> None:
+    for label, outcome in result.results:
+        click.echo(f"{label}: {'#' + str(outcome.inbound_id) + ' ' if outcome.inbound_id else ''}{outcome.describe()}")
+    for label, reason in result.unreadable:
+        click.echo(f"followup: warning: {label}: {reason}", err=True)
+    click.echo(f"{result.stored} stored, {result.duplicates} already known, {len(result.unreadable)} unreadable")
+
+
+@click.command(name="ingest")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@now_option
+def ingest_command(paths: tuple[Path, ...], now_text: str | None) -> None:
+    """Read replies from .eml files, mbox files or Maildir folders, and act on them.
+
+    Each message is stored before it is interpreted and is never stored twice.
+    """
+    a = app()
+    engine = a.engine()
+    clock = FixedClock(a.now(now_text)) if now_text else a.clock
+    result = ingest_files(engine, a.settings, list(paths), clock=clock, secret=signing_key(a.settings))
+    _report(result)
+    if result.unreadable and not result.results:
+        raise UsageError("no message could be read from the given paths")
+
+
+@click.group(name="inbox")
+def inbox_group() -> None:
+    """The IMAP mailbox that receives replies."""
+
+
+@inbox_group.command(name="poll")
+@now_option
+def inbox_poll(now_text: str | None) -> None:
+    """Fetch new messages from the configured IMAP folder once, and act on them."""
+    a = app()
+    if not a.settings.imap.host:
+        raise UsageError("no IMAP host configured (setting imap.host, FOLLOWUP_IMAP__HOST)")
+    engine = a.engine()
+    clock = FixedClock(a.now(now_text)) if now_text else a.clock
+    result = asyncio.run(poll_imap(engine, a.settings, clock=clock, secret=signing_key(a.settings)))
+    _report(result)
+
+
+@click.group(name="replies", invoke_without_command=True)
+@click.option("--unmatched", is_flag=True, help="Only messages waiting in triage (unmatched, unverified, questions).")
+@click.option("--assignment", "assignment_id", type=int, help="Only messages matched to this assignment.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--limit", type=int, default=100, show_default=True, help="At most this many, newest first.")
+@click.pass_context
+def replies(ctx: click.Context, unmatched: bool, assignment_id: int | None, fmt: str, limit: int) -> None:
+    """List inbound messages with classification, intent, match and an excerpt."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with Session(app().engine()) as session:
+        stmt = select(InboundMessage).order_by(col(InboundMessage.id).desc()).limit(limit)
+        if unmatched:
+            stmt = stmt.where(InboundMessage.triage == "open")
+        if assignment_id is not None:
+            stmt = stmt.join(InboundMatch, col(InboundMatch.inbound_id) == InboundMessage.id).where(
+                InboundMatch.assignment_id == assignment_id
+            )
+        messages = session.exec(stmt).all()
+        ids = [m.id for m in messages if m.id is not None]
+        matches: dict[int, list[int]] = {}
+        if ids:
+            for m_id, a_id in session.exec(
+                select(InboundMatch.inbound_id, InboundMatch.assignment_id).where(col(InboundMatch.inbound_id).in_(ids))
+            ).all():
+                matches.setdefault(m_id, []).append(a_id)
+    rows = [
+        (
+            m.id,
+            m.received_at.isoformat(timespec="minutes") if m.received_at else "",
+            m.sender,
+            m.subject[:80],
+            m.classification,
+            m.intent if m.classification == "human" else "",
+            " ".join(f"#{a}" for a in sorted(matches.get(m.id or 0, []))),
+            m.match_method,
+            "yes" if m.verified else "no",
+            m.triage,
+            " ".join(m.new_text.split())[:100],
+        )
+        for m in messages
+    ]
+    columns = [
+        "id",
+        "received",
+        "sender",
+        "subject",
+        "class",
+        "intent",
+        "assignments",
+        "matched_by",
+        "verified",
+        "triage",
+        "excerpt",
+    ]
+    emit_rows(fmt, columns, rows, "Replies")
+
+
+@replies.command(name="show")
+@click.argument("message", type=int)
+@click.option("--raw", is_flag=True, help="Print the message exactly as received.")
+def replies_show(message: int, raw: bool) -> None:
+    """Show one inbound message: what was understood, and its text."""
+    with Session(app().engine()) as session:
+        m = _get(session, message)
+        if raw:
+            click.echo(m.raw.decode("utf-8", errors="replace"), nl=False)
+            return
+        matched = session.exec(select(InboundMatch.assignment_id).where(InboundMatch.inbound_id == message)).all()
+    info = {
+        "id": m.id,
+        "message_id": m.message_id,
+        "from": f"{m.sender_name} <{m.sender}>" if m.sender_name else m.sender,
+        "subject": m.subject,
+        "received": m.received_at.isoformat() if m.received_at else None,
+        "source": m.source,
+        "classification": m.classification,
+        "intent": m.intent,
+        "proposed_date": m.proposed_date.isoformat() if m.proposed_date else None,
+        "return_date": m.return_date.isoformat() if m.return_date else None,
+        "bounced_recipient": m.bounced_recipient or None,
+        "matched": sorted(matched),
+        "matched_by": m.match_method,
+        "verified": m.verified,
+        "triage": m.triage,
+        "quarantined": m.quarantined,
+        "error": m.error or None,
+        "attachments": m.attachments,
+    }
+    click.echo(json.dumps(info, ensure_ascii=False, indent=2))
+    click.echo("")
+    click.echo(m.new_text)
+
+
+@replies.command(name="assign")
+@click.argument("message", type=int)
+@click.argument("assignment", type=int)
+@click.option("--by", "actor", default="secretariat", show_default=True, help="Who resolved the triage.")
+@now_option
+def replies_assign(message: int, assignment: int, actor: str, now_text: str | None) -> None:
+    """Attach a message waiting in triage to an assignment (state changes stay yours: confirm, extend)."""
+    a = app()
+    now = a.now(now_text)
+    with Session(a.engine()) as session:
+        m = _get(session, message)
+        if session.get(Assignment, assignment) is None:
+            raise NotFoundError(f"no assignment {assignment}")
+        if session.get(InboundMatch, (message, assignment)) is None:
+            session.add(InboundMatch(inbound_id=message, assignment_id=assignment))
+        m.triage = "assigned"
+        m.match_method = m.match_method or "manual"
+        session.add(m)
+        record_event(session, now, actor, "reply-assigned", assignment_id=assignment, inbound_id=message)
+        session.commit()
+    click.echo(f"message {message} attached to assignment {assignment}")
+
+
+@replies.command(name="dismiss")
+@click.argument("message", type=int)
+@click.option("--note", default="", help="Why; kept in the event log.")
+@click.option("--by", "actor", default="secretariat", show_default=True)
+@now_option
+def replies_dismiss(message: int, note: str, actor: str, now_text: str | None) -> None:
+    """Take a message out of triage without attaching it to anything."""
+    a = app()
+    now = a.now(now_text)
+    with Session(a.engine()) as session:
+        m = _get(session, message)
+        if m.triage == "dismissed":
+            raise StateError(f"message {message} is already dismissed")
+        m.triage = "dismissed"
+        session.add(m)
+        record_event(session, now, actor, "reply-dismissed", entity="inbound", entity_id=str(message), note=note)
+        session.commit()
+    click.echo(f"message {message} dismissed")
+
+
+def _get(session: Session, message: int) -> InboundMessage:
+    m = session.get(InboundMessage, message)
+    if m is None:
+        total = session.exec(select(func.count()).select_from(InboundMessage)).one()
+        raise NotFoundError(f"no inbound message {message} ({total} stored; see 'followup replies')")
+    return m
+
+
+commands = [ingest_command, inbox_group, replies]

@@ -1,0 +1,709 @@
+"""Inbound mail: store it, understand it, match it, act on it.
+
+Every message is stored raw first, in its own transaction, deduplicated by
+Message-ID (by content hash when there is none). Only then is it
+interpreted; a message that cannot be parsed, or that trips a bug, stays
+stored and quarantined for a person to look at. Nothing here raises on bad
+mail.
+
+Authority: only a focal point of the assignment's owner (or the secretariat)
+changes an assignment's state. Everything else is recorded and waits in
+triage. Bounces and auto-replies never change state and are never answered.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import func
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, SQLModel, col, select
+
+from followup.clock import as_utc, local_date
+from followup.inbound.classify import AUTOREPLY, BOUNCE, HUMAN, Understanding, understand
+from followup.inbound.matching import Match, SentMessage, decide, sent_messages
+from followup.inbound.parse import content_hash
+from followup.outbound.tokens import extract_tokens, parse_reference_tags, verify_token
+from followup.schedule.planner import cancel_for_assignments, insert_planned
+from followup.settings import Settings
+from followup.store.events import jsonable
+from followup.store.models import OPEN_STATES, Assignment, Contact, InboundMessage, Notification
+
+log = logging.getLogger("followup.ingest")
+ACTOR_PREFIX = "reply:"
+MAX_TEXT = 20_000
+
+
+@dataclass
+class IngestResult:
+    inbound_id: int | None
+    duplicate: bool = False
+    classification: str = ""
+    intent: str = ""
+    method: str = ""
+    assignment_ids: tuple[int, ...] = ()
+    changed: list[int] = field(default_factory=list)
+    verified: bool = False
+    triage: str = "none"
+    quarantined: bool = False
+    acknowledged: bool = False
+
+    def describe(self) -> str:
+        if self.duplicate:
+            return "duplicate (already stored)"
+        if self.quarantined:
+            return "quarantined"
+        match = f"matched {', '.join(f'#{a}' for a in self.assignment_ids)} by {self.method}" if self.method else ""
+        parts = [self.classification, self.intent if self.classification == HUMAN else "", match or "unmatched"]
+        if self.changed:
+            parts.append(f"state changed for {', '.join(f'#{a}' for a in self.changed)}")
+        if self.triage == "open":
+            parts.append("waiting in triage")
+        return ", ".join(p for p in parts if p)
+
+
+OnStored = Callable[[Session], None]
+#: Messages stored and interpreted per transaction by :func:`ingest_many`.
+BATCH = 200
+
+
+@dataclass
+class _Item:
+    source: str
+    raw: bytes
+    understood: Understanding | None
+    error: str
+    digest: str
+    message_id: str | None
+    result: IngestResult = field(default_factory=lambda: IngestResult(None))
+    duplicate_of: _Item | None = None
+
+
+def ingest(
+    engine: Engine,
+    settings: Settings,
+    raw: bytes,
+    *,
+    source: str,
+    now: datetime,
+    secret: bytes,
+    on_stored: OnStored | None = None,
+) -> IngestResult:
+    """Store one raw message, then interpret it. ``on_stored`` runs in the storing transaction."""
+    return ingest_many(engine, settings, [(source, raw)], now=now, secret=secret, on_stored=on_stored)[0]
+
+
+def ingest_many(
+    engine: Engine,
+    settings: Settings,
+    messages: Sequence[tuple[str, bytes]],
+    *,
+    now: datetime,
+    secret: bytes,
+    on_stored: OnStored | None = None,
+) -> list[IngestResult]:
+    """Store then interpret ``(source, raw)`` messages, :data:`BATCH` per transaction."""
+    out: list[IngestResult] = []
+    for start in range(0, len(messages), BATCH):
+        chunk = messages[start : start + BATCH]
+        out.extend(_ingest_chunk(engine, settings, chunk, now=as_utc(now), secret=secret, on_stored=on_stored))
+    return out
+
+
+def _understand(source: str, raw: bytes, settings: Settings, now: datetime) -> _Item:
+    reference = local_date(now, settings.secretariat.timezone)
+    try:
+        understood: Understanding | None = understand(raw, reference)
+        error = ""
+    except Exception as exc:  # the parser promises not to raise; if it does, keep the mail anyway
+        understood, error = None, f"{type(exc).__name__}: {exc}"
+    digest = understood.content_hash if understood is not None else content_hash(raw)
+    message_id = understood.parsed.message_id if understood is not None else None
+    return _Item(source, raw, understood, error, digest, message_id[:998] if message_id else None)
+
+
+def _ingest_chunk(
+    engine: Engine,
+    settings: Settings,
+    chunk: Sequence[tuple[str, bytes]],
+    *,
+    now: datetime,
+    secret: bytes,
+    on_stored: OnStored | None,
+) -> list[IngestResult]:
+    items = [_understand(source, raw, settings, now) for source, raw in chunk]
+    try:
+        fresh = _store(engine, items, now, on_stored)
+    except IntegrityError:
+        # Another worker stored one of these a moment ago: go one by one.
+        if len(items) == 1:
+            fresh = _store(engine, items, now, on_stored)
+        else:
+            one_by_one = [[(item.source, item.raw)] for item in items]
+            return [r for one in one_by_one for r in _ingest_chunk(engine, settings, one, now=now, secret=secret,
+                                                                   on_stored=on_stored)]  # fmt: skip
+    todo = [i for i in fresh if i.understood is not None and not i.result.quarantined]
+    for item in fresh:
+        if item.result.quarantined:
+            log.warning("inbound %s quarantined", item.result.inbound_id, extra={"event": "inbound.quarantined"})
+    if todo:
+        try:
+            _interpret_all(engine, settings, todo, now=now, secret=secret)
+        except Exception:
+            # A bug must not lose mail: interpret one by one, quarantining what still fails.
+            log.exception("batch interpretation failed; retrying one by one", extra={"event": "inbound.error"})
+            for item in todo:
+                _interpret_one_safely(engine, settings, item, now=now, secret=secret)
+    confirmations = [i for i in todo if i.result.changed and i.result.intent == "confirmation"]
+    if confirmations:
+        planned = plan_acknowledgements(engine, settings, confirmations, now)
+        for item in confirmations:
+            item.result.acknowledged = item.result.inbound_id in planned
+    return [item.result for item in items]
+
+
+def _store(engine: Engine, items: list[_Item], now: datetime, on_stored: OnStored | None) -> list[_Item]:
+    """Insert every message not stored yet (raw, before any interpretation); return those."""
+    fresh: list[_Item] = []
+    rows: list[dict[str, Any]] = []
+    with Session(engine, expire_on_commit=False) as session:
+        known_ids = _known(session, col(InboundMessage.message_id), [i.message_id for i in items if i.message_id])
+        known_hashes = _known(session, col(InboundMessage.content_hash), [i.digest for i in items])
+        seen_ids: dict[str, _Item] = {}
+        seen_hashes: dict[str, _Item] = {}
+        for item in items:
+            earlier = (seen_ids.get(item.message_id) if item.message_id else None) or seen_hashes.get(item.digest)
+            existing = (known_ids.get(item.message_id) if item.message_id else None) or known_hashes.get(item.digest)
+            if existing is not None:
+                item.result = IngestResult(existing, duplicate=True)
+                continue
+            if earlier is not None:  # the same message twice in one batch
+                item.duplicate_of = earlier
+                continue
+            quarantined = item.understood is None or item.understood.classification == "unparseable"
+            rows.append(
+                {
+                    "message_id": item.message_id,
+                    "content_hash": item.digest,
+                    "raw": item.raw,
+                    "source": item.source[:512],
+                    "received_at": now,
+                    "sender": "",
+                    "sender_name": "",
+                    "subject": "",
+                    "classification": "unparseable" if quarantined else "human",
+                    "intent": "unknown",
+                    "new_text": "",
+                    "attachments": [],
+                    "bounced_recipient": "",
+                    "match_method": "",
+                    "verified": False,
+                    "quarantined": quarantined,
+                    "error": item.error or ("message could not be parsed" if quarantined else ""),
+                    "triage": "open" if quarantined else "none",
+                }
+            )
+            fresh.append(item)
+            if item.message_id:
+                seen_ids[item.message_id] = item
+            seen_hashes[item.digest] = item
+            if quarantined:
+                item.result = IngestResult(None, classification="unparseable", quarantined=True, triage="open")
+        if rows:
+            stmt = sa.insert(INBOUND).returning(INBOUND.c.id, sort_by_parameter_order=True)
+            new_ids: list[int] = list(session.connection().execute(stmt, rows).scalars())
+            for item, new_id in zip(fresh, new_ids, strict=True):
+                item.result.inbound_id = new_id
+        if on_stored is not None:
+            on_stored(session)
+        session.commit()
+    for item in items:
+        if item.duplicate_of is not None:
+            item.result = IngestResult(item.duplicate_of.result.inbound_id, duplicate=True)
+    return fresh
+
+
+def _known(session: Session, column: Any, values: list[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for start in range(0, len(values), 500):
+        part = values[start : start + 500]
+        for key, rid in session.exec(select(column, InboundMessage.id).where(column.in_(part))).all():
+            if rid is not None:
+                found.setdefault(key, rid)
+    return found
+
+
+def _interpret_one_safely(engine: Engine, settings: Settings, item: _Item, *, now: datetime, secret: bytes) -> None:
+    try:
+        _interpret_all(engine, settings, [item], now=now, secret=secret)
+    except Exception as exc:
+        log.exception("inbound %s could not be interpreted", item.result.inbound_id, extra={"event": "inbound.error"})
+        with Session(engine) as session:
+            stored = session.get(InboundMessage, item.result.inbound_id)
+            if stored is not None:
+                stored.quarantined = True
+                stored.triage = "open"
+                stored.error = f"interpretation failed: {type(exc).__name__}: {exc}"[:2000]
+                session.add(stored)
+                session.commit()
+        item.result = IngestResult(item.result.inbound_id, quarantined=True, triage="open")
+
+
+class _Lookups:
+    """Everything the matcher needs for a batch, fetched with one query per kind."""
+
+    def __init__(self, session: Session, settings: Settings, items: list[_Item], secret: bytes) -> None:
+        tag = settings.secretariat.tag
+        self.token_ids: dict[int, int | None] = {}
+        self.bad_tokens: dict[int, list[str]] = {}
+        header_ids: set[str] = set()
+        tags: set[int] = set()
+        senders: set[str] = set()
+        self.body_tags: dict[int, list[int]] = {}
+        self.subject_tags: dict[int, list[int]] = {}
+        for n, item in enumerate(items):
+            u = item.understood
+            assert u is not None
+            p = u.parsed
+            for token in extract_tokens(p.all_recipients):
+                nid = verify_token(token, secret)
+                if nid is None:
+                    self.bad_tokens.setdefault(n, []).append(token)
+                elif n not in self.token_ids:
+                    self.token_ids[n] = nid
+            header_ids.update(_header_ids(u))
+            self.body_tags[n] = parse_reference_tags(u.visible_text[:5000], tag)
+            self.subject_tags[n] = parse_reference_tags(p.subject, tag)
+            tags.update(self.body_tags[n], self.subject_tags[n])
+            if p.sender:
+                senders.add(p.sender.lower())
+        # Outbox rows named by tokens, and every row of the emails they belong to.
+        by_id = _rows(session, col(Notification.id), sorted({v for v in self.token_ids.values() if v is not None}))
+        self.notification = {nid: (mid, aid) for nid, mid, aid in by_id}
+        header_ids.update(mid for _nid, mid, _aid in by_id if mid)
+        rows = _rows(session, col(Notification.message_id), sorted(header_ids))
+        self.sent = sent_messages(rows)
+        # Every assignment a reply may touch, loaded once (later gets hit the identity map).
+        candidates = set(tags)
+        for sent in self.sent.values():
+            candidates.update(sent.assignment_ids)
+        candidates.update(aid for _mid, aid in self.notification.values() if aid is not None)
+        columns = select(Assignment.id, Assignment.party_code, Assignment.state)
+        self.assignments = {
+            aid: (party, state)
+            for aid, party, state in _chunked(session, columns, col(Assignment.id), sorted(candidates))
+            if aid is not None
+        }
+        self.tag_ids = {t for t in tags if t in self.assignments}
+        #: Assignments confirmed by this batch: their planned reminders are cancelled at the end.
+        self.resolved: list[int] = []
+        self.parties_of: dict[str, set[str]] = {}
+        emails = select(Contact.email, Contact.party_code).where(col(Contact.active))
+        for email, party in _chunked(session, emails, func.lower(Contact.email), sorted(senders)):
+            self.parties_of.setdefault(email.lower(), set()).add(party)
+        self._session = session
+
+    def by_token(self, n: int) -> SentMessage | None:
+        nid = self.token_ids.get(n)
+        if nid is None or nid not in self.notification:
+            return None
+        mid, aid = self.notification[nid]
+        if mid and mid in self.sent:
+            return self.sent[mid]
+        return SentMessage(nid, (aid,) if aid is not None else ())
+
+    def message_id_of(self, notification_id: int) -> str | None:
+        """The Message-ID of the email an outbox row went out in (rows of this batch's evidence)."""
+        if notification_id in self.notification:
+            return self.notification[notification_id][0]
+        for mid, sent in self.sent.items():
+            if sent.notification_id == notification_id:
+                return mid
+        return None
+
+    def by_headers(self, u: Understanding) -> SentMessage | None:
+        for mid in _header_ids(u):
+            if mid in self.sent:
+                return self.sent[mid]
+        return None
+
+    def tagged(self, n: int) -> list[int]:
+        # The reply's own words name items more precisely than its subject,
+        # which repeats every tag of the email it answers.
+        in_body = [t for t in dict.fromkeys(self.body_tags[n]) if t in self.tag_ids]
+        return in_body or [t for t in dict.fromkeys(self.subject_tags[n]) if t in self.tag_ids]
+
+    def sender_open(self, sender: str) -> list[int]:
+        parties = self.parties_of.get(sender.lower())
+        if not parties:
+            return []
+        return [
+            a
+            for a in self._session.exec(
+                select(Assignment.id).where(
+                    col(Assignment.party_code).in_(parties), col(Assignment.state).in_(OPEN_STATES)
+                )
+            ).all()
+            if a is not None
+        ]
+
+    def authorised(self, settings: Settings, sender: str, assignment_ids: Sequence[int]) -> bool:
+        """The sender is the secretariat, or an active contact of every matched item's owner."""
+        if not sender:
+            return False
+        if sender.lower() == settings.secretariat.email.lower():
+            return True
+        parties = self.parties_of.get(sender.lower(), set())
+        owners = set()
+        for aid in assignment_ids:
+            if aid not in self.assignments:
+                row = self._session.get(Assignment, aid)
+                if row is None:
+                    return False
+                self.assignments[aid] = (row.party_code, row.state)
+            owners.add(self.assignments[aid][0])
+        return bool(owners) and owners <= parties
+
+
+def _header_ids(u: Understanding) -> list[str]:
+    ids = [*u.parsed.in_reply_to, *reversed(u.parsed.references)]
+    if u.bounce is not None and u.bounce.original_message_id:
+        ids.insert(0, u.bounce.original_message_id)
+    return [m for m in dict.fromkeys(ids) if m]
+
+
+def _rows(session: Session, column: Any, values: Sequence[Any]) -> list[tuple[int, str | None, int | None]]:
+    out: list[tuple[int, str | None, int | None]] = []
+    for start in range(0, len(values), 500):
+        part = values[start : start + 500]
+        stmt = select(Notification.id, Notification.message_id, Notification.assignment_id).where(column.in_(part))
+        out.extend((nid, mid, aid) for nid, mid, aid in session.exec(stmt).all() if nid is not None)
+    return out
+
+
+def _chunked(session: Session, stmt: Any, column: Any, values: Sequence[Any]) -> list[Any]:
+    out: list[Any] = []
+    for start in range(0, len(values), 500):
+        out.extend(session.exec(stmt.where(column.in_(values[start : start + 500]))).all())
+    return out
+
+
+INBOUND = SQLModel.metadata.tables["inbound_message"]
+MATCH = SQLModel.metadata.tables["inbound_match"]
+EVENT = SQLModel.metadata.tables["event"]
+ASSIGNMENT = SQLModel.metadata.tables["assignment"]
+NOTIFICATION = SQLModel.metadata.tables["notification"]
+CONTACT = SQLModel.metadata.tables["contact"]
+
+
+@dataclass
+class _Effects:
+    """What a batch of replies changes, written with a few bulk statements at the end.
+
+    Building ORM objects per reply costs more than parsing it; these are
+    plain rows for SQLAlchemy Core instead.
+    """
+
+    inbound: list[dict[str, Any]] = field(default_factory=list)
+    matches: set[tuple[int, int]] = field(default_factory=set)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    assignments: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def event(self, now: datetime, actor: str, action: str, *, assignment_id: int | None = None,
+              entity: str = "", entity_id: str = "", **details: Any) -> None:  # fmt: skip
+        self.events.append(
+            {
+                "at": now,
+                "actor": actor,
+                "action": action,
+                "assignment_id": assignment_id,
+                "entity": entity,
+                "entity_id": entity_id,
+                "details": {k: jsonable(v) for k, v in details.items()},
+            }
+        )
+
+    def write(self, session: Session) -> None:
+        conn = session.connection()
+        if self.inbound:
+            keys = [k for k in self.inbound[0] if k != "b_id"]
+            stmt = (
+                sa.update(INBOUND)
+                .where(INBOUND.c.id == sa.bindparam("b_id"))
+                .values({k: sa.bindparam(k) for k in keys})
+            )
+            conn.execute(stmt, self.inbound)
+        if self.matches:
+            conn.execute(sa.insert(MATCH), [{"inbound_id": i, "assignment_id": a} for i, a in sorted(self.matches)])
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for aid, values in self.assignments.items():
+            groups.setdefault(tuple(sorted(values)), []).append({"b_id": aid, **values})
+        for columns, rows in groups.items():
+            stmt = (
+                sa.update(ASSIGNMENT)
+                .where(ASSIGNMENT.c.id == sa.bindparam("b_id"))
+                .values({k: sa.bindparam(k) for k in columns})
+            )
+            conn.execute(stmt, rows)
+        if self.events:
+            conn.execute(sa.insert(EVENT), self.events)
+
+
+def _interpret_all(engine: Engine, settings: Settings, items: list[_Item], *, now: datetime, secret: bytes) -> None:
+    with Session(engine, expire_on_commit=False) as session, session.no_autoflush:
+        lookups = _Lookups(session, settings, items, secret)
+        effects = _Effects()
+        results = [_interpret(session, settings, item, lookups, effects, n, now) for n, item in enumerate(items)]
+        session.flush()
+        effects.write(session)
+        if lookups.resolved:
+            cancel_for_assignments(session, lookups.resolved, now, reason="resolved")
+        session.commit()
+    verbose = log.isEnabledFor(logging.INFO)
+    for item, result in zip(items, results, strict=True):
+        item.result = result
+        if not verbose:
+            continue
+        log.info(
+            "inbound %s from %s: %s",
+            result.inbound_id,
+            item.understood.parsed.sender if item.understood else "?",
+            result.describe(),
+            extra={"event": "inbound.stored", "classification": result.classification, "intent": result.intent},
+        )
+
+
+def _interpret(
+    session: Session,
+    settings: Settings,
+    item: _Item,
+    lookups: _Lookups,
+    effects: _Effects,
+    n: int,
+    now: datetime,
+) -> IngestResult:
+    u = item.understood
+    assert u is not None
+    inbound_id = item.result.inbound_id
+    assert inbound_id is not None
+    p = u.parsed
+    result = IngestResult(inbound_id, classification=u.classification, intent=u.intent)
+    for token in lookups.bad_tokens.get(n, []):
+        log.warning("reply token %s… failed verification", token[:6], extra={"event": "inbound.bad_token"})
+        effects.event(now, _actor(p.sender), "token-rejected", entity="inbound", entity_id=str(inbound_id),
+                      token_prefix=token[:6])  # fmt: skip
+    by_token, by_headers, tagged = lookups.by_token(n), lookups.by_headers(u), lookups.tagged(n)
+    sender_open: list[int] = []
+    if u.classification == HUMAN and not (by_token or by_headers or tagged):
+        sender_open = lookups.sender_open(p.sender)
+    match = decide(by_token=by_token, by_headers=by_headers, tagged=tagged, sender_open=sender_open)
+    result.method, result.assignment_ids = match.method, match.assignment_ids
+    effects.matches.update((inbound_id, aid) for aid in match.assignment_ids)
+    verified = False
+    if u.classification == BOUNCE:
+        triage = _handle_bounce(session, u, match, now, inbound_id, lookups, effects)
+    elif u.classification == AUTOREPLY:
+        for aid in match.assignment_ids:
+            effects.event(now, _actor(p.sender), "auto-reply", assignment_id=aid, inbound_id=inbound_id,
+                          return_date=u.return_date)  # fmt: skip
+        triage = "none"
+    else:
+        verified = lookups.authorised(settings, p.sender, match.assignment_ids) if match.matched else False
+        triage = _handle_human(settings, inbound_id, verified, u, match, result, now, lookups, effects)
+    effects.inbound.append(
+        {
+            "b_id": inbound_id,
+            "sender": p.sender[:320],
+            "sender_name": p.sender_name[:500],
+            "subject": p.subject[:2000],
+            "classification": u.classification,
+            "intent": u.intent,
+            "new_text": u.visible_text[:MAX_TEXT],
+            "attachments": [a.as_dict() for a in u.attachments],
+            "proposed_date": u.proposed_date,
+            "return_date": u.return_date,
+            "bounced_recipient": ", ".join(u.bounce.addresses)[:320] if u.bounce is not None else "",
+            "bounce_permanent": u.bounce.permanent if u.bounce is not None else None,
+            "notification_id": match.notification_id,
+            "match_method": match.method,
+            "verified": verified,
+            "triage": triage,
+        }
+    )
+    result.triage, result.verified = triage, verified
+    return result
+
+
+def _actor(sender: str) -> str:
+    return f"{ACTOR_PREFIX}{sender or 'unknown'}"[:128]
+
+
+def _handle_bounce(
+    session: Session, u: Understanding, match: Match, now: datetime, inbound_id: int, lookups: _Lookups,
+    effects: _Effects,
+) -> str:  # fmt: skip
+    """Mark what bounced: the rows of the email it returns, and (when permanent) the address."""
+    assert u.bounce is not None
+    bounce = u.bounce
+    addresses = [a.lower() for a in bounce.addresses]
+    detail = "; ".join(f"{r.address} {r.status} {r.diagnostic}".strip() for r in bounce.recipients)[:500]
+    conn = session.connection()
+    message_id = lookups.message_id_of(match.notification_id) if match.notification_id is not None else None
+    if message_id is None and addresses:
+        # No original Message-ID in the bounce: the latest email sent to that address.
+        message_id = conn.execute(
+            sa.select(NOTIFICATION.c.message_id)
+            .where(sa.func.lower(NOTIFICATION.c.recipient).in_(addresses), NOTIFICATION.c.state == "sent")
+            .order_by(NOTIFICATION.c.sent_at.desc())
+            .limit(1)
+        ).scalar()
+    if message_id is None:
+        return "open"
+    if bounce.permanent and addresses:
+        conn.execute(
+            sa.update(NOTIFICATION)
+            .where(NOTIFICATION.c.message_id == message_id, sa.func.lower(NOTIFICATION.c.recipient).in_(addresses))
+            .values(state="bounced", last_error=f"bounced: {detail}"[:2000])
+        )
+        failing: list[str] = list(
+            conn.execute(
+                sa.update(CONTACT)
+                .where(sa.func.lower(CONTACT.c.email).in_(addresses))
+                .values(address_state="failing", address_note=f"bounced {now.date().isoformat()}: {detail}"[:2000])
+                .returning(CONTACT.c.key)
+            ).scalars()
+        )
+        for key in failing:
+            effects.event(now, "bounce", "contact_failing", entity="contact", entity_id=key, inbound_id=inbound_id)
+    for aid in match.assignment_ids:
+        effects.event(now, "bounce", "bounced", assignment_id=aid, inbound_id=inbound_id, recipients=addresses,
+                      permanent=bounce.permanent)  # fmt: skip
+    return "none"
+
+
+def _handle_human(
+    settings: Settings,
+    inbound_id: int,
+    verified: bool,
+    u: Understanding,
+    match: Match,
+    result: IngestResult,
+    now: datetime,
+    lookups: _Lookups,
+    effects: _Effects,
+) -> str:
+    """Act on a person's reply; return its triage state."""
+    sender = u.parsed.sender
+    if not match.matched:
+        return "open"
+    if not verified:
+        for aid in match.assignment_ids:
+            effects.event(now, _actor(sender), "unverified-reply", assignment_id=aid, inbound_id=inbound_id)
+        return "open"
+    if match.ambiguous:
+        return "open"
+    if u.intent == "confirmation":
+        target = "confirmed" if settings.replies.count_as_confirmation else "submitted"
+        for aid in match.assignment_ids:
+            party, state = lookups.assignments[aid]
+            if state not in OPEN_STATES:
+                continue
+            lookups.assignments[aid] = (party, target)
+            effects.assignments.setdefault(aid, {}).update(state=target, state_changed_at=now)
+            lookups.resolved.append(aid)
+            effects.event(now, _actor(sender), target, assignment_id=aid, previous=state, inbound_id=inbound_id,
+                          attachments=[a.filename for a in u.attachments])  # fmt: skip
+            result.changed.append(aid)
+        return "none"
+    if u.intent == "extension":
+        for aid in match.assignment_ids:
+            effects.assignments.setdefault(aid, {}).update(extension_requested_to=u.proposed_date)
+            effects.event(now, _actor(sender), "extension-requested", assignment_id=aid, inbound_id=inbound_id,
+                          proposed=u.proposed_date)  # fmt: skip
+        return "open"  # the secretariat decides: followup extend ID --to DATE
+    return "open"  # a question or something else a person should read
+
+
+def _own_addresses(settings: Settings) -> set[str]:
+    return {settings.mail.from_address.lower(), settings.secretariat.email.lower()}
+
+
+def plan_acknowledgements(engine: Engine, settings: Settings, items: Sequence[_Item], now: datetime) -> set[int]:
+    """Plan a thank-you for each confirmation, unless it could loop or flood; return the inbound ids."""
+    if not settings.replies.acknowledge:
+        return set()
+    own = _own_addresses(settings)
+    reply_prefix = settings.mail.reply_local_part.lower() + "+"
+    domain = "@" + settings.mail.domain.lower()
+    wanted: list[_Item] = []
+    for item in items:
+        u = item.understood
+        if u is None or not u.may_answer:
+            continue
+        sender = u.parsed.sender.lower()
+        if sender in own or (sender.endswith(domain) and sender.startswith(reply_prefix)):
+            continue
+        wanted.append(item)
+    if not wanted:
+        return set()
+    senders = sorted({i.understood.parsed.sender.lower() for i in wanted if i.understood is not None})
+    limit = settings.replies.acknowledgements_per_sender_per_hour
+    with Session(engine) as session:
+        recent = dict(
+            session.exec(
+                select(func.lower(Notification.recipient), func.count())
+                .where(
+                    Notification.kind == "acknowledgement",
+                    func.lower(Notification.recipient).in_(senders),
+                    col(Notification.created_at) >= now - timedelta(hours=1),
+                )
+                .group_by(func.lower(Notification.recipient))
+            ).all()
+        )
+        contacts = {
+            c.email.lower(): c.id
+            for c in _chunked(session, select(Contact).where(col(Contact.active)), func.lower(Contact.email), senders)
+        }
+    rows: list[dict[str, Any]] = []
+    chosen: set[int] = set()
+    for item in wanted:
+        u = item.understood
+        assert u is not None
+        assert item.result.inbound_id is not None
+        sender = u.parsed.sender.lower()
+        if recent.get(sender, 0) >= limit:
+            log.info("no acknowledgement to %s: %d in the last hour", sender, limit, extra={"event": "ack.limited"})
+            continue
+        recent[sender] = recent.get(sender, 0) + 1
+        chosen.add(item.result.inbound_id)
+        rows.append(
+            {
+                "dedupe_key": f"ack:{item.result.inbound_id}",
+                "kind": "acknowledgement",
+                "assignment_id": None,
+                "contact_id": contacts.get(sender),
+                "recipient": sender,
+                "step": "",
+                "due_date": None,
+                "scheduled_at": now,
+                "state": "planned",
+                "attempts": 0,
+                "last_error": "",
+                "lease_owner": "",
+                "created_at": now,
+                "payload": {
+                    "inbound_id": item.result.inbound_id,
+                    "assignment_ids": list(item.result.changed),
+                    "in_reply_to": u.parsed.message_id or "",
+                    "references": list(u.parsed.references[-5:]),
+                },
+            }
+        )
+    insert_planned(engine, rows)
+    return chosen

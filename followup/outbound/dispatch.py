@@ -1,0 +1,323 @@
+"""The send path: plan what is due, claim it, render, compose, send, record.
+
+One tick is a loop of small units of work: claim a batch from the outbox
+(leased, so several daemons can share one database), bundle the rows into
+emails (one per contact per day), build each email from the database as it
+is now, store its Message-ID, hand it to the transport, and record the
+result. A failed email is retried with backoff or marked failed; nothing is
+forgotten and nothing goes out twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from followup.clock import as_utc
+from followup.errors import DeliveryError
+from followup.outbound.compose import ComposedMessage, Composer
+from followup.outbound.emails import build_email
+from followup.outbound.emails.base import BuildContext
+from followup.outbound.emails.lookup import RowCache
+from followup.outbound.outbox import assign_message_ids, claim, record_failure, record_sent, release
+from followup.outbound.render import Renderer, renderer_for
+from followup.outbound.transports.base import Transport
+from followup.schedule.planner import PlanResult, plan, preview
+from followup.schedule.policy import Policy
+from followup.schedule.reminder_rules import REMINDER_KINDS, DeliveryGroup, group_for_delivery
+from followup.schedule.sendwindow import SendWindow
+from followup.settings import Settings
+from followup.store.models import Event, Notification
+
+log = logging.getLogger("followup.dispatch")
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class TickResult:
+    plan: PlanResult = field(default_factory=PlanResult)
+    sent: int = 0
+    failed: int = 0
+    retrying: int = 0
+    skipped: int = 0
+    messages: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One email ready to go, with the outbox rows it accounts for."""
+
+    ids: list[int]
+    kind: str
+    message: ComposedMessage
+    summary: str
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        transport: Transport,
+        *,
+        secret: bytes,
+        policies: dict[str, Policy],
+        worker_id: str | None = None,
+        batch_size: int = 500,
+        commit_every: int = 50,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.transport = transport
+        self.policies = policies
+        self.worker_id = worker_id or worker_name()
+        self.batch_size = batch_size
+        #: Message-IDs are stored, and sent emails recorded, this many emails per commit.
+        self.commit_every = commit_every
+        self.composer = Composer(settings.mail, secret=secret, tag=settings.secretariat.tag)
+        self.renderer: Renderer = renderer_for(settings.mail.templates_dir)
+        self.window = SendWindow.from_settings(settings.schedule)
+        self._stopping = False
+        #: Render in this language instead of the reader's (``followup preview --language``).
+        self.language_override: str | None = None
+
+    def stop(self) -> None:
+        """Finish the email in hand, claim nothing more."""
+        self._stopping = True
+
+    async def tick(self, now: datetime, *, dry_run: bool = False) -> TickResult:
+        """Plan and send everything due at ``now``."""
+        now = as_utc(now)
+        result = TickResult()
+        if dry_run:
+            return await asyncio.to_thread(self._dry_run, now)
+        result.plan = await asyncio.to_thread(plan, self.engine, now, self.settings, self.policies)
+        for problem in result.plan.problems:
+            log.warning("%s", problem, extra={"event": "plan.problem"})
+        while not self._stopping:
+            rows = await asyncio.to_thread(
+                claim, self.engine, now, self.worker_id, self.batch_size, self.settings.schedule.lease_seconds
+            )
+            if not rows:
+                break
+            await self._send_batch(rows, now, result)
+        if self._stopping:
+            await asyncio.to_thread(release, self.engine, self.worker_id)
+        return result
+
+    def _dry_run(self, now: datetime) -> TickResult:
+        """What would go out at ``now``: due rows already planned plus what planning would add."""
+        result = TickResult()
+        new = [r for r in preview(self.engine, now, self.settings, self.policies) if r["scheduled_at"] <= now]
+        with Session(self.engine) as session:
+            due = session.exec(
+                select(Notification)
+                .where(Notification.state == "planned", Notification.scheduled_at <= now)
+                .order_by(col(Notification.scheduled_at))
+            ).all()
+        lines = [f"{n.kind} to {n.recipient} (#{n.assignment_id or '-'} {n.step})".replace(" )", ")") for n in due]
+        lines += [f"{r['kind']} to {r['recipient']} (#{r['assignment_id']} {r['step']})" for r in new]
+        result.messages = lines
+        result.plan.planned = len(new)
+        return result
+
+    async def _send_batch(self, rows: list[Notification], now: datetime, result: TickResult) -> None:
+        """Build, store the Message-IDs of, send and record a claimed batch, as a stream.
+
+        Emails go out while later ones are still being built: every
+        ``commit_every`` built emails have their Message-IDs stored in one
+        commit and are handed to the transport, and the loop yields after
+        each email it builds so that transactions in flight move on instead
+        of waiting for the whole batch. Sent emails are recorded
+        ``commit_every`` at a time (:class:`_SentLedger`).
+        """
+        sent = _SentLedger(self.engine, now, result, flush_every=self.commit_every)
+        deliveries: list[asyncio.Task[None]] = []
+        try:
+            with Session(self.engine) as session:
+                cache = RowCache(session)
+                # Everything the batch's emails need, a few queries in all rather than a few per email.
+                cache.preload_contacts([r.contact_id for r in rows if r.contact_id is not None])
+                default_zone = self.settings.secretariat.timezone
+                groups = group_for_delivery(rows, now, lambda r: cache.zone(r.contact_id) or default_zone)
+                cache.preload_items([r for g in groups if g.rows[0].kind in REMINDER_KINDS for r in g.items])
+                ready: list[Outgoing] = []
+                for group in groups:
+                    built = self._build_or_fail(group, cache, now, result)
+                    if built is not None:
+                        ready.append(built)
+                    if len(ready) >= self.commit_every:
+                        deliveries += self._launch(ready, now, result, sent)
+                        ready = []
+                    if deliveries:
+                        await asyncio.sleep(0)
+                deliveries += self._launch(ready, now, result, sent)
+            outcomes = await asyncio.gather(*deliveries, return_exceptions=True)
+        except BaseException as exc:
+            # Emails already handed over finish (they are in the ledger); a cancelled tick cancels them.
+            if isinstance(exc, asyncio.CancelledError):
+                for task in deliveries:
+                    task.cancel()
+            await asyncio.gather(*deliveries, return_exceptions=True)
+            raise
+        finally:
+            sent.flush()
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    def _build_or_fail(
+        self, group: DeliveryGroup, cache: RowCache, now: datetime, result: TickResult
+    ) -> Outgoing | None:
+        """The email for ``group``; None (with the rows recorded as failed or cancelled) when there is none."""
+        try:
+            built = self.build(group, cache, now)
+        except DeliveryError as exc:
+            self._fail(group.ids, now, str(exc), permanent=exc.permanent, result=result)
+            return None
+        except Exception as exc:
+            # A template or data bug: keep the rows, say why, never crash the daemon.
+            log.exception("cannot build %s for %s", group.rows[0].kind, group.recipient)
+            self._fail(group.ids, now, f"cannot build message: {exc}", permanent=True, result=result)
+            return None
+        if built is None:
+            self._cancel(group.ids, "nothing left to report", now)
+            result.skipped += len(group.ids)
+        return built
+
+    def _launch(
+        self, ready: list[Outgoing], now: datetime, result: TickResult, sent: _SentLedger
+    ) -> list[asyncio.Task[None]]:
+        """Store the Message-IDs of ``ready`` (one commit), then start their SMTP transactions."""
+        if not ready:
+            return []
+        assign_message_ids(self.engine, [(item.ids, item.message.message_id) for item in ready])
+        return [asyncio.create_task(self._deliver(item, now, result, sent)) for item in ready]
+
+    async def _deliver(self, item: Outgoing, now: datetime, result: TickResult, sent: _SentLedger) -> None:
+        msg = item.message
+        try:
+            refused = await self.transport.send(msg.sender, msg.recipients, msg.data)
+        except DeliveryError as exc:
+            self._fail(item.ids, now, str(exc), permanent=exc.permanent, result=result)
+            log.warning(
+                "%s %s to %s failed: %s",
+                item.kind,
+                msg.message_id,
+                ", ".join(msg.recipients),
+                exc,
+                extra={"event": "mail.failed", "kind": item.kind, "permanent": exc.permanent},
+            )
+            return
+        sent.add(item)
+        log.info(
+            "sent %s %s to %s%s",
+            item.kind,
+            msg.message_id,
+            ", ".join(msg.recipients),
+            f" (refused: {', '.join(refused)})" if refused else "",
+            extra={"event": "mail.sent", "kind": item.kind, "message_id": msg.message_id},
+        )
+
+    def _fail(self, ids: list[int], now: datetime, error: str, *, permanent: bool, result: TickResult) -> None:
+        smtp = self.settings.smtp
+        outcome = record_failure(
+            self.engine,
+            ids,
+            now,
+            error,
+            permanent,
+            smtp.max_attempts,
+            smtp.retry_base_seconds,
+            smtp.retry_max_seconds,
+            window=self.window,
+        )
+        result.failed += len(outcome.failed)
+        result.retrying += len(outcome.retrying)
+
+    def _cancel(self, ids: list[int], reason: str, now: datetime) -> None:
+        """Give up on rows with nothing left to say (everything resolved meanwhile), and log why."""
+        from sqlalchemy import insert, update
+
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(Notification)
+                .where(col(Notification.id).in_(ids))
+                .values(state="cancelled", lease_owner="", lease_until=None, last_error=reason)
+            )
+            conn.execute(
+                insert(Event),
+                [
+                    {"at": now, "actor": "dispatch", "action": "notification_cancelled", "assignment_id": None,
+                     "entity": "notification", "entity_id": str(i), "details": {"reason": reason}}
+                    for i in ids
+                ],
+            )  # fmt: skip
+
+    # ------------------------------------------------------------------ building emails
+
+    def build(self, group: DeliveryGroup, rows: RowCache, now: datetime) -> Outgoing | None:
+        """The email for ``group``, composed and ready to send; None when nothing is left to say."""
+        context = BuildContext(self.engine, self.settings, self.renderer, rows, self.language_override)
+        draft = build_email(context, group, now)
+        if draft is None:
+            return None
+        message = self.composer.compose(
+            draft.rendered,
+            kind=draft.kind,
+            to=list(draft.to),
+            cc=draft.cc,
+            now=now,
+            notification_id=group.ids[0],
+            assignment_ids=draft.assignment_ids,
+            attachments=draft.attachments,
+            in_reply_to=draft.in_reply_to,
+            references=draft.references,
+        )
+        refs = " ".join(f"#{a}" for a in draft.assignment_ids)
+        summary = f"{draft.kind} to {', '.join(message.recipients)}" + (f" ({refs})" if refs else "")
+        return Outgoing(group.ids, draft.kind, message, summary)
+
+
+class _SentLedger:
+    """Records delivered emails as sent, a few at a time.
+
+    Each email's Message-ID is stored before its SMTP transaction, so
+    recording "sent" a handful of emails later changes nothing a reader of
+    the ledger can tell, except after a crash in between: then those rows
+    are sent again when their lease runs out, with the same Message-ID (the
+    recipient's mail client folds the copies), exactly as after a crash
+    during the SMTP transaction itself. One commit per ``flush_every``
+    emails instead of one per email is what lets the send loop keep up with
+    the SMTP server.
+    """
+
+    def __init__(self, engine: Engine, now: datetime, result: TickResult, *, flush_every: int) -> None:
+        self.engine = engine
+        self.now = now
+        self.result = result
+        self.flush_every = max(1, flush_every)
+        self._pending: list[Outgoing] = []
+
+    def add(self, item: Outgoing) -> None:
+        self._pending.append(item)
+        if len(self._pending) >= self.flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        record_sent(self.engine, [i for item in pending for i in item.ids], self.now)
+        self.result.sent += len(pending)
+        self.result.messages.extend(item.summary for item in pending)

@@ -1,0 +1,276 @@
+"""All tables in one module (no import cycles), as the SQLModel docs advise.
+
+Vocabulary is shared with the rest of the package through the ``*_STATES`` /
+``*_KINDS`` tuples below; columns hold plain strings so that migrations stay
+simple on both SQLite and PostgreSQL.
+
+Instants are stored as UTC (:class:`UTCDateTime` turns them back into aware
+datetimes, which SQLite would otherwise lose). Deadlines are calendar dates
+in the secretariat's zone. Overdue is never stored: it is derived from the
+due date and the clock (see :mod:`followup.store.status`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlmodel import JSON, Column, Field, SQLModel
+
+PARTY_KINDS = ("country", "organisation")
+CONTACT_ROLES = ("primary", "alternate", "cc")
+ADDRESS_STATES = ("ok", "suspect", "failing")
+MEETING_KINDS = ("rcgm", "rcm", "network", "other")
+DUE_KINDS = ("date", "meeting", "recurring")
+DUE_PRECISIONS = ("day", "month")
+ASSIGNMENT_STATES = ("pending", "submitted", "confirmed", "waived", "extended")
+OPEN_STATES = ("pending", "extended")
+RESOLVED_STATES = ("submitted", "confirmed", "waived")
+NOTIFICATION_KINDS = ("reminder", "due_today", "overdue", "escalation", "acknowledgement", "digest", "meeting_round")
+NOTIFICATION_STATES = ("planned", "sending", "sent", "failed", "bounced", "cancelled")
+INBOUND_CLASSES = ("human", "autoreply", "bounce", "unparseable")
+INBOUND_INTENTS = ("confirmation", "extension", "question", "unknown")
+TRIAGE_STATES = ("none", "open", "assigned", "dismissed")
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """A timestamp column that always gives back an aware UTC datetime."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime stored; core code must use aware UTC datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _ts(*, nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+def _json() -> Any:
+    return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Party(SQLModel, table=True):
+    """Anyone who owes commitments: a member country or an organisation."""
+
+    __tablename__ = "party"
+
+    code: str = Field(primary_key=True, max_length=16)
+    kind: str = Field(max_length=16)
+    name_en: str
+    name_es: str = ""
+    timezone: str = Field(max_length=64)
+    language: str = Field(max_length=8)
+    #: Member countries are the owners of "all member countries" commitments.
+    member: bool = False
+    #: ISO country code for the ``holidays`` package (empty: no holidays).
+    holiday_country: str = Field(default="", max_length=8)
+    active: bool = True
+
+
+class Contact(SQLModel, table=True):
+    """A focal point: the person who receives a party's reminders."""
+
+    __tablename__ = "contact"
+
+    id: int | None = Field(default=None, primary_key=True)
+    #: Stable id from the data file, so reloading updates instead of duplicating.
+    key: str = Field(unique=True, max_length=128)
+    party_code: str = Field(foreign_key="party.code", index=True, max_length=16)
+    name: str
+    email: str = Field(index=True, max_length=320)
+    language: str | None = Field(default=None, max_length=8)
+    timezone: str | None = Field(default=None, max_length=64)
+    role: str = Field(default="primary", max_length=16)
+    active: bool = True
+    address_state: str = Field(default="ok", max_length=16)
+    address_note: str = ""
+
+
+class Meeting(SQLModel, table=True):
+    __tablename__ = "meeting"
+
+    id: str = Field(primary_key=True, max_length=128)
+    kind: str = Field(max_length=16, index=True)
+    title_en: str
+    title_es: str = ""
+    start_date: date = Field(index=True)
+    end_date: date
+    place: str = ""
+
+
+class Commitment(SQLModel, table=True):
+    """What is owed, by whom, and by when (the due rule)."""
+
+    __tablename__ = "commitment"
+
+    id: str = Field(primary_key=True, max_length=128)
+    title_en: str
+    title_es: str = ""
+    description_en: str = ""
+    description_es: str = ""
+    source_subject: str = ""
+    source_objective: str = ""
+    source_text: str = ""
+    source_document: str = ""
+    owners_all_members: bool = False
+    due_kind: str = Field(max_length=16)
+    due_date: date | None = None
+    due_precision: str = Field(default="day", max_length=8)
+    #: For ``meeting`` rules: the kind of meeting and how many days before it.
+    due_meeting_kind: str | None = Field(default=None, max_length=16)
+    due_meeting_id: str | None = Field(default=None, foreign_key="meeting.id", max_length=128)
+    due_offset_days: int = 0
+    #: For ``recurring`` rules: every N months from the anchor, optionally until a date.
+    recurrence_months: int | None = None
+    recurrence_anchor: date | None = None
+    recurrence_until: date | None = None
+    policy: str | None = Field(default=None, max_length=64)
+    status_hint: str = ""
+    active: bool = True
+
+
+class CommitmentOwner(SQLModel, table=True):
+    """Explicit owners of a commitment (besides ``owners_all_members``)."""
+
+    __tablename__ = "commitment_owner"
+
+    commitment_id: str = Field(foreign_key="commitment.id", primary_key=True, max_length=128)
+    party_code: str = Field(foreign_key="party.code", primary_key=True, max_length=16)
+
+
+class Assignment(SQLModel, table=True):
+    """One owner's instance of one occurrence of a commitment."""
+
+    __tablename__ = "assignment"
+    __table_args__ = (
+        sa.UniqueConstraint("commitment_id", "party_code", "occurrence", name="uq_assignment_occurrence"),
+        sa.Index("ix_assignment_state_due", "state", "due_date"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    commitment_id: str = Field(foreign_key="commitment.id", index=True, max_length=128)
+    party_code: str = Field(foreign_key="party.code", index=True, max_length=16)
+    #: Which occurrence: ``once``, a meeting id, or an ISO date for recurring rules.
+    occurrence: str = Field(max_length=128)
+    meeting_id: str | None = Field(default=None, foreign_key="meeting.id", max_length=128)
+    original_due_date: date
+    due_date: date
+    state: str = Field(default="pending", max_length=16)
+    state_changed_at: datetime | None = _ts()
+    #: A reply asked for more time until this date; the secretariat decides.
+    extension_requested_to: date | None = None
+    note: str = ""
+
+
+class Notification(SQLModel, table=True):
+    """The outbox and the ledger: one row per planned email step.
+
+    ``dedupe_key`` is unique, so planning the same step twice inserts nothing.
+    Several rows may share one ``message_id`` when items for one contact are
+    merged into one email.
+    """
+
+    __tablename__ = "notification"
+    __table_args__ = (sa.Index("ix_notification_due", "state", "scheduled_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(unique=True, max_length=255)
+    kind: str = Field(max_length=24)
+    assignment_id: int | None = Field(default=None, foreign_key="assignment.id", index=True)
+    contact_id: int | None = Field(default=None, foreign_key="contact.id", index=True)
+    #: Address for rows with no contact (digest, secretariat copies).
+    recipient: str = Field(default="", max_length=320)
+    step: str = Field(default="", max_length=32)
+    #: The due date this step was planned for (steps re-arm when it moves).
+    due_date: date | None = None
+    scheduled_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    state: str = Field(default="planned", max_length=16)
+    message_id: str | None = Field(default=None, index=True, max_length=255)
+    attempts: int = 0
+    last_error: str = ""
+    next_attempt_at: datetime | None = _ts()
+    lease_owner: str = Field(default="", max_length=64)
+    lease_until: datetime | None = _ts()
+    sent_at: datetime | None = _ts()
+    created_at: datetime | None = _ts()
+    payload: dict[str, Any] = _json()
+
+
+class InboundMessage(SQLModel, table=True):
+    """A received email, kept raw for audit, with what we made of it."""
+
+    __tablename__ = "inbound_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: str | None = Field(default=None, index=True, max_length=998)
+    content_hash: str = Field(unique=True, max_length=64)
+    raw: bytes = Field(sa_column=Column(sa.LargeBinary, nullable=False))
+    source: str = Field(default="", max_length=512)
+    received_at: datetime | None = _ts()
+    sender: str = Field(default="", max_length=320, index=True)
+    sender_name: str = ""
+    subject: str = ""
+    classification: str = Field(default="human", max_length=16)
+    intent: str = Field(default="unknown", max_length=16)
+    new_text: str = ""
+    attachments: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    proposed_date: date | None = None
+    return_date: date | None = None
+    bounced_recipient: str = ""
+    bounce_permanent: bool | None = None
+    notification_id: int | None = Field(default=None, foreign_key="notification.id")
+    match_method: str = Field(default="", max_length=32)
+    verified: bool = False
+    quarantined: bool = False
+    error: str = ""
+    triage: str = Field(default="none", max_length=16)
+
+
+class InboundMatch(SQLModel, table=True):
+    """Which assignments an inbound message was matched to (one or several)."""
+
+    __tablename__ = "inbound_match"
+
+    inbound_id: int = Field(foreign_key="inbound_message.id", primary_key=True)
+    assignment_id: int = Field(foreign_key="assignment.id", primary_key=True, index=True)
+
+
+class MailboxState(SQLModel, table=True):
+    """IMAP progress: the UIDVALIDITY seen and the highest UID processed."""
+
+    __tablename__ = "mailbox_state"
+
+    mailbox: str = Field(primary_key=True, max_length=512)
+    uidvalidity: int
+    last_uid: int = 0
+
+
+class Event(SQLModel, table=True):
+    """The audit trail: every state change, who or what caused it, when."""
+
+    __tablename__ = "event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    actor: str = Field(max_length=128)
+    action: str = Field(max_length=64)
+    assignment_id: int | None = Field(default=None, foreign_key="assignment.id", index=True)
+    entity: str = Field(default="", max_length=32)
+    entity_id: str = Field(default="", max_length=128)
+    details: dict[str, Any] = _json()

@@ -1,0 +1,1 @@
+"""The secretariat's web pages and the focal points' per-item links (to come)."""
