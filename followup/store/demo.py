@@ -49,6 +49,7 @@ from pathlib import Path
 
 from followup.clock import add_months
 from followup.errors import NotFoundError
+from followup.paths import config_dir
 from followup.store.dataset import CommitmentRecord, DataSet, DueRule, MeetingRecord
 
 #: The day in the demo's story that ``followup demo`` maps onto today.
@@ -62,12 +63,12 @@ DEMO_FILE_ORDER = ("countries.yaml", "organisations.yaml", "contacts.yaml", "mee
 def demo_dir(override: Path | None = None) -> Path:
     """The folder holding the demo data files.
 
-    ``override`` lets callers (tests, a packaged install that ships the files
-    elsewhere) name the folder explicitly; no environment variable is read.
+    ``override`` lets callers (tests) name the folder explicitly; otherwise it
+    is the bundled ``config/demo`` wherever :mod:`followup.paths` finds it.
     """
     if override is not None:
         return override
-    return Path(__file__).resolve().parent.parent / "config" / "demo"
+    return config_dir() / "demo"
 
 
 def demo_files(directory: Path | None = None) -> list[Path]:
