@@ -1,10 +1,10 @@
 """Third-party email corpora (tests/fixtures/corpora, see its NOTICE) through the inbound pipeline.
 
-Upstream expectations come from other projects' own tests (see the corpora
-README); where they describe a library's quirk rather than the truth they
-carry a ``caveat`` and are reported but not asserted. Floors are set at what
-the pipeline achieves today, so a regression fails and an improvement is
-free to raise them.
+Upstream expectations come from other projects' own tests (see
+``manifest_info.schema`` in the corpora's MANIFEST.json); where they describe
+a library's quirk rather than the truth they carry a ``caveat`` and are
+reported but not asserted. Floors are set at what the pipeline achieves
+today, so a regression fails and an improvement is free to raise them.
 """
 
 from __future__ import annotations
