@@ -4,6 +4,9 @@ FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY followup ./followup
+# The wheel carries these as package data (pyproject.toml, force-include).
+COPY templates ./templates
+COPY config ./config
 RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[postgres]'
 
 FROM python:3.11-slim
@@ -12,10 +15,10 @@ RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin follo
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 WORKDIR /app
-# Templates, the default reminder policy and the demo data are read from here.
+# Editable copies of the templates, the default reminder policy and the demo
+# data; FOLLOWUP_HOME makes the package read these instead of its own.
 COPY templates ./templates
 COPY config ./config
-# The package looks for templates/ and config/ beside itself; point it at /app.
 ENV FOLLOWUP_HOME=/app \
     FOLLOWUP_DATABASE_URL=sqlite:////data/followup.db \
     FOLLOWUP_MAIL__MAILDIR=/data/maildir \

@@ -2,13 +2,17 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# Two stamps: `make run` needs only the runtime dependencies; everything else
+# (lint, type-check, tests, benchmarks) adds the dev extras. Both are editable
+# installs, so the checkout's templates/ and config/ are the ones used.
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
 
 .PHONY: run test lint typecheck pytest bench dovecot clean help
 
 help:
-	@echo "make run        install into .venv and start the daemon on the demo data (SQLite, Maildir)"
-	@echo "make test       install dev extras, then lint, type-check and run the whole test suite"
+	@echo "make run        install the runtime into .venv and start the daemon on the demo data (SQLite, Maildir)"
+	@echo "make test       install dev extras, then lint, type-check and run the whole test suite (wheel install included)"
 	@echo "make lint       ruff check + ruff format --check + import layers (lint-imports)"
 	@echo "make typecheck  mypy --strict on followup/"
 	@echo "make bench      run the benchmarks and print their figures"
@@ -17,21 +21,26 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@touch $(STAMP)
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $(RUN_STAMP)
 
-run: $(STAMP)
+# The dev extras include the runtime, so this stamp satisfies `make run` too.
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(DEV_STAMP) $(RUN_STAMP)
+
+run: $(RUN_STAMP)
 	$(BIN)/followup init
 	$(BIN)/followup demo --if-empty
 	$(BIN)/followup run
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check followup tests $(wildcard bench)
 	$(BIN)/ruff format --check followup tests $(wildcard bench)
 	$(BIN)/lint-imports
 
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
 # Dovecot serves the IMAP tests. Installed from Debian's packages when we can
@@ -45,12 +54,12 @@ dovecot:
 	  echo "could not install dovecot-imapd: IMAP tests will skip"; \
 	else echo "dovecot is not installed and cannot be installed here: IMAP tests will skip"; fi
 
-pytest: $(STAMP) dovecot
+pytest: $(DEV_STAMP) dovecot
 	$(BIN)/pytest
 
 test: lint typecheck pytest
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/python -m bench
 
 clean:

@@ -20,7 +20,8 @@ pytest_plugins = ["tests.smtp_server", "tests.dovecot"]
 POSTGRES_URL = os.environ.get("FOLLOWUP_TEST_POSTGRES_URL", "")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
+# Everything tests read lives under here: a fresh clone must be enough to run them.
+FIXTURES = REPO / "tests" / "fixtures"
 
 
 def require_server(available: bool, reason: str) -> None:

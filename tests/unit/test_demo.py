@@ -31,6 +31,7 @@ from followup.store.datafile import parse_files
 from followup.store.dataset import DataSet
 from followup.store.demo import DEMO_FILE_ORDER, SCENARIO_DATE, demo_dir, demo_files, month_shift, shift_demo
 from followup.store.models import Assignment, Commitment, Contact, Meeting, Party
+from tests.conftest import FIXTURES
 
 REPO = Path(__file__).resolve().parents[2]
 SEED_NAME = "rcm_plan_of_action_2006-11.txt"
@@ -214,11 +215,7 @@ def test_commitments_name_existing_owners_meetings_and_their_source() -> None:
 
 
 def test_source_texts_are_sentences_of_the_plan() -> None:
-    candidates = [REPO / "seed" / SEED_NAME, REPO.parent / "shared" / "seed" / SEED_NAME]
-    seed = next((p for p in candidates if p.is_file()), None)
-    if seed is None:
-        pytest.skip(f"the seed plan {SEED_NAME} is not checked out next to the repository")
-    plan = " ".join(seed.read_text(encoding="utf-8").split())
+    plan = " ".join((FIXTURES / "seed" / SEED_NAME).read_text(encoding="utf-8").split())
     for c in _section("commitments.yaml", "commitments"):
         text = " ".join(c["source"]["text"].split())
         assert text in plan, f"{c['id']}: source text is not in the plan: {text!r}"

@@ -1,10 +1,10 @@
-"""Third-party email corpora (/work/shared/corpora) through the inbound pipeline.
+"""Third-party email corpora (tests/fixtures/corpora, see its NOTICE) through the inbound pipeline.
 
-Upstream expectations come from other projects' own tests (see the corpora
-README); where they describe a library's quirk rather than the truth they
-carry a ``caveat`` and are reported but not asserted. Floors are set at what
-the pipeline achieves today, so a regression fails and an improvement is
-free to raise them.
+Upstream expectations come from other projects' own tests (see
+``manifest_info.schema`` in the corpora's MANIFEST.json); where they describe
+a library's quirk rather than the truth they carry a ``caveat`` and are
+reported but not asserted. Floors are set at what the pipeline achieves
+today, so a regression fails and an improvement is free to raise them.
 """
 
 from __future__ import annotations
@@ -16,29 +16,27 @@ from datetime import date
 from functools import cache
 from typing import Any
 
-import pytest
-
 from followup.inbound.classify import AUTOREPLY, BOUNCE, HUMAN, understand
 from followup.inbound.html_text import html_to_text
 from followup.inbound.parse import parse_message
 from followup.inbound.quotes import visible_text
-from tests.conftest import SHARED
+from tests.conftest import FIXTURES
 
-CORPORA = SHARED / "corpora"
+CORPORA = FIXTURES / "corpora"
 MANIFEST = CORPORA / "MANIFEST.json"
 REFERENCE = date(2026, 8, 3)
 
-# Floors: what the pipeline achieves on this corpus (see the test docstrings).
-VISIBLE_TEXT_FLOOR = 0.95  # 113 of 118 under the upstream comparison rules
-BOUNCED_RECIPIENTS_FLOOR = 0.93  # 135 of 145 (expectations without a caveat)
-BOUNCE_TEMPORARY_FLOOR = 0.95  # 100 of 104
+# Floors: what the pipeline achieves on this corpus (see the test docstrings). The
+# corpus holds only the redistributable sources (see its NOTICE), so the counts
+# below are those of tests/fixtures/corpora/MANIFEST.json.
+VISIBLE_TEXT_FLOOR = 0.95  # 99 of 104 under the upstream comparison rules
+BOUNCED_RECIPIENTS_FLOOR = 0.929  # 131 of 141 (expectations without a caveat): no miss to spare
+BOUNCE_TEMPORARY_FLOOR = 0.95  # 97 of 101
 NOT_BOUNCE_FLOOR = 0.80  # 19 of 23 (challenge-responses and delay warnings count as bounces here)
 
 
 @cache
 def manifest() -> dict[str, Any]:
-    if not MANIFEST.is_file():
-        pytest.skip(f"corpora not found at {CORPORA}")
     data: dict[str, Any] = json.loads(MANIFEST.read_text(encoding="utf-8"))
     return data
 
@@ -191,5 +189,5 @@ def test_visible_reply_text_against_upstream_expectations() -> None:
         f"\nvisible reply text: {normalised}/{total} ({normalised / total:.1%}) agree "
         f"({strict}/{total} applying 'exact' literally); misses: {misses}"
     )
-    assert total >= 110
+    assert total >= 100  # 104 files carry an upstream visible_reply_text
     assert normalised >= VISIBLE_TEXT_FLOOR * total

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 from datetime import date
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,10 +16,10 @@ from followup.inbound.html_text import html_to_text
 from followup.inbound.intent import classify_intent
 from followup.inbound.parse import ParsedMessage
 from followup.inbound.quotes import visible_text
-from tests.conftest import SHARED
+from tests.conftest import FIXTURES
 
 REFERENCE = date(2026, 8, 3)
-MAIL = Path(__file__).resolve().parent.parent / "fixtures" / "mail"
+MAIL = FIXTURES / "mail"
 
 
 def check(raw: bytes) -> Understanding:
@@ -157,11 +156,9 @@ def test_a_huge_text_body_is_capped() -> None:
 
 def _seed_messages() -> list[bytes]:
     seeds = [p.read_bytes() for p in sorted(MAIL.glob("*.eml"))]
-    corpora = SHARED / "corpora"
+    corpora = FIXTURES / "corpora"
     for folder in ("flanker/bounce", "talon/standard_replies", "mail-deliverystatus-bounceparser"):
-        base = corpora / folder
-        if base.is_dir():
-            seeds += [p.read_bytes()[:20_000] for p in sorted(base.iterdir())[:8] if p.is_file()]
+        seeds += [p.read_bytes()[:20_000] for p in sorted((corpora / folder).iterdir())[:8] if p.is_file()]
     return seeds
 
 

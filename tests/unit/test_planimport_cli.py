@@ -15,8 +15,9 @@ from followup.errors import ImportPlanError, UsageError
 from followup.settings import Settings
 from followup.store.datafile import parse_yaml_text
 from followup.store.models import Commitment, CommitmentOwner, Meeting
+from tests.conftest import FIXTURES
 
-SEED = Path(__file__).resolve().parents[3] / "shared" / "seed" / "rcm_plan_of_action_2006-11.txt"
+SEED = FIXTURES / "seed" / "rcm_plan_of_action_2006-11.txt"
 
 PARTIES = """
 countries:

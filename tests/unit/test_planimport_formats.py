@@ -14,8 +14,9 @@ from followup.errors import ImportPlanError
 from followup.planimport import import_plan
 from followup.planimport.emit import commitment_mapping, meeting_mapping
 from followup.planimport.reading import COLUMNS, read_plan
+from tests.conftest import FIXTURES
 
-SEED = Path(__file__).resolve().parents[3] / "shared" / "seed" / "rcm_plan_of_action_2006-11.txt"
+SEED = FIXTURES / "seed" / "rcm_plan_of_action_2006-11.txt"
 TODAY = date(2006, 11, 15)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,9 +12,10 @@ from followup.planimport import ImportResult, import_plan
 from followup.planimport.emit import commitment_mapping, meeting_mapping
 from followup.planimport.layout import plan_items
 from followup.planimport.reading import read_plan
+from tests.conftest import FIXTURES
 
-SEED = Path(__file__).resolve().parents[3] / "shared" / "seed" / "rcm_plan_of_action_2006-11.txt"
-EXPECTED = Path(__file__).resolve().parents[1] / "fixtures" / "plan_expected.yaml"
+SEED = FIXTURES / "seed" / "rcm_plan_of_action_2006-11.txt"
+EXPECTED = FIXTURES / "plan_expected.yaml"
 TODAY = date(2006, 11, 15)
 
 
