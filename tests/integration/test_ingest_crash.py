@@ -16,6 +16,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -23,15 +24,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from followup.clock import FixedClock
 from followup.inbound import ingest as ingest_module
 from followup.inbound.inbox import ingest_files, poll_imap
+from followup.inbound.ingest import IngestResult, ingest_many, interpret_pending
 from followup.outbound.signing import signing_key
 from followup.schedule.loading import load_paths
 from followup.store.db import make_engine, migrate
-from followup.store.models import Assignment, InboundMatch, InboundMessage
+from followup.store.models import Assignment, Event, InboundMatch, InboundMessage
 from tests.factories import settings_for
 
 if TYPE_CHECKING:
@@ -210,3 +213,40 @@ async def test_imap_poll_interrupted_after_storing_is_interpreted_by_the_next_po
     _assert_every_reply_interpreted(settings.database_url, 3)
     third = await poll_imap(engine, settings, clock=clock, secret=secret)
     assert third.results == []
+
+
+def test_two_workers_resuming_at_once_interpret_each_message_once(
+    tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_for(tmp_path)
+    load_paths(engine, [FIXTURES / "year.yaml"], now=NOW - timedelta(days=30))
+    with Session(engine) as s:
+        hn = [a for a in s.exec(select(Assignment.id).where(Assignment.party_code == "HN")).all() if a is not None]
+    messages = [(f"m{n}", _message(n, hn[:3])) for n in range(60)]
+    secret = signing_key(settings)
+    with monkeypatch.context() as patch:
+        _crash_after_storing(patch)
+        with pytest.raises(_Crash):
+            ingest_many(engine, settings, messages, now=NOW, secret=secret)
+    results: list[list[IngestResult]] = []
+    barrier = threading.Barrier(2)
+
+    def resume() -> None:
+        barrier.wait(timeout=30)
+        results.append(interpret_pending(engine, settings, now=NOW, secret=secret))
+
+    workers = [threading.Thread(target=resume) for _ in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=120)
+    assert len(results) == 2
+    interpreted = [r.inbound_id for one in results for r in one if not r.duplicate]
+    assert sorted(interpreted) == sorted({r.inbound_id for one in results for r in one})  # each once
+    assert len(interpreted) == 60
+    with Session(engine) as s:
+        rows = s.exec(select(InboundMessage)).all()
+        assert all(r.interpreted_at is not None and r.sender for r in rows)
+        triage_events = s.exec(select(Event).where(Event.action.in_(["submitted", "unverified-reply"]))).all()  # type: ignore[attr-defined]
+        # Three items confirmed once each, never twice by the two workers.
+        assert sorted(e.assignment_id for e in triage_events if e.action == "submitted") == sorted(hn[:3])
