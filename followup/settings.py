@@ -107,6 +107,8 @@ class ImapSettings(_Section):
     processed_folder: str = ""
     poll_seconds: int = Field(default=300, ge=10)
     timeout_seconds: float = Field(default=30.0, gt=0)
+    #: The authserv-id your receiving server writes in Authentication-Results; empty trusts the topmost header.
+    authserv_id: str = ""
 
 
 class ScheduleSettings(_Section):
@@ -131,6 +133,9 @@ class RepliesSettings(_Section):
     count_as_confirmation: bool = False
     acknowledge: bool = True
     acknowledgements_per_sender_per_hour: int = Field(default=3, ge=0)
+    #: Messages larger than this are stored whole but read only as far as their headers and
+    #: the first 256 KB of their body, which bounds the memory one message takes on ingest.
+    max_parse_bytes: int = Field(default=10_000_000, ge=65_536)
 
 
 class DigestSettings(_Section):
@@ -144,11 +149,24 @@ class LogSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a ``sqlite:///path`` URL; None for another database or an in-memory one."""
+    head, sep, rest = url.partition(":///")
+    if not sep or head.split("+")[0] != "sqlite":
+        return None
+    path = rest.split("?")[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
 class Settings(_Section):
     database_url: str = "sqlite:///var/followup.db"
     #: Secret for signing reply tokens. Empty: generated once into ``signing_key_path``.
     signing_secret: SecretStr = SecretStr("")
-    signing_key_path: Path = Path("var/signing.key")
+    #: Where followup keeps files of its own (the signing key). Empty: the SQLite database's
+    #: directory, or ``~/.local/share/followup`` with PostgreSQL; never the working directory.
+    data_dir: Path | None = None
+    #: Empty: ``signing.key`` in the data directory.
+    signing_key_path: Path | None = None
     secretariat: SecretariatSettings = SecretariatSettings()
     mail: MailSettings = MailSettings()
     smtp: SmtpSettings = SmtpSettings()
@@ -161,6 +179,20 @@ class Settings(_Section):
     @property
     def uses_smtp(self) -> bool:
         return bool(self.smtp.host)
+
+    def data_directory(self) -> Path:
+        """Absolute, so that every process of one installation agrees whatever its working directory."""
+        if self.data_dir is not None:
+            return self.data_dir.expanduser().resolve()
+        database = sqlite_file(self.database_url)
+        if database is not None:
+            return database.expanduser().resolve().parent
+        return Path.home() / ".local" / "share" / "followup"
+
+    def signing_key_file(self) -> Path:
+        if self.signing_key_path is not None:
+            return self.signing_key_path.expanduser().resolve()
+        return self.data_directory() / "signing.key"
 
 
 def _section_fields(model: type[BaseModel]) -> dict[str, type[BaseModel] | None]:

@@ -182,7 +182,7 @@ class DovecotServer:
 
 
 @contextlib.contextmanager
-def run_dovecot(*, tls: bool = False, capability: str = "") -> Iterator[DovecotServer]:
+def run_dovecot(*, tls: bool = False, capability: str = "", password: str = PASSWORD) -> Iterator[DovecotServer]:
     """Start Dovecot in a fresh directory and stop it afterwards.
 
     ``capability`` overrides the advertised capability list (to test a server
@@ -197,14 +197,14 @@ def run_dovecot(*, tls: bool = False, capability: str = "") -> Iterator[DovecotS
     directory = Path(tempfile.mkdtemp(prefix="followup-dovecot-"))
     directory.chmod(0o755)
     try:
-        server = _prepare(directory, tls=tls, capability=capability)
+        server = _prepare(directory, tls=tls, capability=capability, password=password)
         with _process(binary, server):
             yield server
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def _prepare(directory: Path, *, tls: bool, capability: str) -> DovecotServer:
+def _prepare(directory: Path, *, tls: bool, capability: str, password: str) -> DovecotServer:
     home = directory / "home" / USER
     home.mkdir(parents=True)
     (directory / "run").mkdir()
@@ -212,9 +212,10 @@ def _prepare(directory: Path, *, tls: bool, capability: str) -> DovecotServer:
     for path in (directory / "home", home):
         os.chown(path, MAIL_UID, MAIL_UID)
     users = directory / "users"
-    users.write_text(f"{USER}:{{PLAIN}}{PASSWORD}:{MAIL_UID}:{MAIL_UID}::{home}::\n", encoding="utf-8")
+    assert ":" not in password and "\n" not in password, "the passwd-file cannot hold this password"
+    users.write_text(f"{USER}:{{PLAIN}}{password}:{MAIL_UID}:{MAIL_UID}::{home}::\n", encoding="utf-8")
     users.chmod(0o644)
-    server = DovecotServer(directory=directory, port=_free_port())
+    server = DovecotServer(directory=directory, port=_free_port(), password=password)
     ssl_lines = "ssl = no"
     if tls:
         import trustme
@@ -299,4 +300,15 @@ def dovecot_tls() -> Iterator[DovecotServer]:
 def dovecot_without_move() -> Iterator[DovecotServer]:
     """Dovecot that does not advertise MOVE, so clients must COPY, flag and EXPUNGE."""
     with run_dovecot(capability="IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE IDLE UIDPLUS") as server:
+        yield server
+
+
+#: A password that IMAP must quote and escape: aioimaplib's own log masking misses it.
+TRICKY_PASSWORD = "pa\"ss\\wo rd{7}'%s"
+
+
+@pytest.fixture
+def dovecot_tricky_password() -> Iterator[DovecotServer]:
+    """Dovecot whose user's password holds a double quote, a backslash, a space and braces."""
+    with run_dovecot(password=TRICKY_PASSWORD) as server:
         yield server

@@ -6,7 +6,7 @@ import click
 
 from followup.cli.context import app
 from followup.errors import DatabaseError
-from followup.outbound.signing import signing_key
+from followup.outbound.signing import missing_key, signing_key
 from followup.store.db import head_revision, schema_status
 
 
@@ -35,7 +35,15 @@ def check() -> None:
         engine.dispose()
     if current != head:
         raise DatabaseError(f"database schema at {current or 'nothing'}, expected {head}: run 'followup init'")
-    signing_key(a.settings, create=False)
+    missing = missing_key(a.settings)
+    if missing is None:
+        signing_key(a.settings, create=False)
+    else:
+        click.echo(
+            f"followup: warning: no signing key at {missing}: the first process to need one creates it; "
+            "run 'followup init' (or set signing_secret) so every process and replica shares one",
+            err=True,
+        )
     from followup.outbound.render import KINDS, renderer_for
     from followup.schedule.policy import load_schedule_policies
 

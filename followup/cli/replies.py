@@ -147,6 +147,7 @@ def replies_show(message: int, raw: bool) -> None:
         "matched": sorted(matched),
         "matched_by": m.match_method,
         "verified": m.verified,
+        "sender_not_authenticated": m.auth_failure or None,
         "triage": m.triage,
         "quarantined": m.quarantined,
         "error": m.error or None,

@@ -57,12 +57,13 @@ class Understanding:
         )
 
 
-def understand(raw: bytes, reference: date) -> Understanding:
+def understand(raw: bytes, reference: date, *, max_parse_bytes: int | None = None) -> Understanding:
     """Parse and classify ``raw``; ``reference`` (normally the receipt date) anchors relative dates.
 
     Never raises: a message that cannot be read comes back as ``unparseable``.
+    Over ``max_parse_bytes``, only the headers and the start of the body are read.
     """
-    full = parse_message(raw)
+    full = parse_message(raw, max_bytes=max_parse_bytes)
     digest = content_hash(raw) if isinstance(raw, bytes | bytearray) else content_hash(b"")
     # Everything below needs the headers and text only, except the bounce detector.
     parsed = replace(full, message=None)

@@ -30,6 +30,13 @@ the upgrade is done on its transport here and never falls back to plain
 text) or plain, with certificate verification on unless explicitly turned
 off. Messages are fetched with ``BODY.PEEK[]`` so the \\Seen flag of the
 people who also read the mailbox is left alone.
+
+The password never reaches a log: aioimaplib logs every command it sends at
+DEBUG and masks the password only as given, while the wire carries it
+quoted (``\\`` and ``"`` escaped) and the log line shows the bytes' repr
+(escaped once more). :class:`RedactPassword` sits on aioimaplib's logger
+while a session is open and removes the password in every one of those
+forms, and whatever follows ``LOGIN <user>`` in any case.
 """
 
 from __future__ import annotations
@@ -56,6 +63,8 @@ _UIDVALIDITY_RE = re.compile(rb"UIDVALIDITY (\d+)", re.IGNORECASE)
 _FETCH_START_RE = re.compile(rb"^\d+ FETCH \(")
 _UID_RE = re.compile(rb"\bUID (\d+)")
 _LITERAL_RE = re.compile(rb"\{(\d+)\}$")
+_LOGIN_LINE_RE = re.compile(r"(?i)(\bLOGIN\s+(?:\"(?:[^\"\\\\]|\\\\.)*\"|\S+)\s).*?(\\r\\n|['\"]?$)")
+IMAP_LIBRARY_LOGGER = "aioimaplib.aioimaplib"
 DEFAULT_BATCH = 20
 
 
@@ -111,6 +120,39 @@ async def fetch_new(
                 await box.mark_processed(message.uid)
 
 
+class RedactPassword(logging.Filter):
+    """Replace a password in log records, however the IMAP library escaped it."""
+
+    def __init__(self, password: str) -> None:
+        super().__init__()
+        self.forms = _password_forms(password)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # a broken record is the logging module's business, not ours
+            return True
+        redacted = _LOGIN_LINE_RE.sub(lambda m: m.group(1) + "***" + m.group(2), text)
+        for form in self.forms:
+            redacted = redacted.replace(form, "***")
+        if redacted != text:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def _password_forms(password: str) -> list[str]:
+    """The password as given, as IMAP quotes it, and as Python's repr of either shows it."""
+    if not password:
+        return []
+    quoted = password.replace("\\", "\\\\").replace('"', '\\"')
+    forms = {password, quoted}
+    for form in list(forms):
+        forms.add(repr(form.encode())[2:-1])
+        forms.add(repr(form)[1:-1])
+        forms.add(repr(form.encode("utf-8")).strip("b")[1:-1])
+    return sorted((f for f in forms if f), key=len, reverse=True)
+
+
 class ImapMailbox:
     """One logged-in session on the configured folder."""
 
@@ -121,6 +163,7 @@ class ImapMailbox:
         self.uidvalidity = 0
         self._client: Any = None
         self._where = f"IMAP {settings.host}:{settings.port}"
+        self._redact: RedactPassword | None = None
 
     async def __aenter__(self) -> ImapMailbox:
         try:
@@ -203,6 +246,8 @@ class ImapMailbox:
     async def _connect(self) -> None:
         s = self.settings
         timeout = s.timeout_seconds
+        self._redact = RedactPassword(s.password.get_secret_value())
+        logging.getLogger(IMAP_LIBRARY_LOGGER).addFilter(self._redact)
         try:
             if s.security == "tls":
                 self._client = aioimaplib.IMAP4_SSL(
@@ -307,6 +352,14 @@ class ImapMailbox:
     async def _close(self) -> None:
         client = self._client
         self._client = None
+        try:
+            await self._close_client(client)
+        finally:
+            if self._redact is not None:
+                logging.getLogger(IMAP_LIBRARY_LOGGER).removeFilter(self._redact)
+                self._redact = None
+
+    async def _close_client(self, client: Any) -> None:
         if client is None:
             return
         try:

@@ -3,7 +3,9 @@
 The IMAP cursor (UIDVALIDITY and last UID) is saved in the same transaction
 that stores each message, so after any restart nothing is read twice or
 missed; a changed UIDVALIDITY re-reads the folder and deduplication by
-Message-ID and content hash keeps it from counting twice.
+Message-ID and content hash keeps it from counting twice. Both readers first
+interpret what an interrupted run stored but never interpreted (the cursor
+has moved past it, so the mailbox will not hand it over again).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from sqlmodel import Session
 
 from followup.clock import Clock
 from followup.inbound.imap_source import FetchedMessage, fetch_new, mailbox_key
-from followup.inbound.ingest import BATCH, IngestResult, ingest, ingest_many
+from followup.inbound.ingest import BATCH, IngestResult, ingest, ingest_many, interpret_pending
 from followup.inbound.mailbox_state import load_cursor, save_cursor
 from followup.inbound.sources import iter_raw_messages
 from followup.settings import Settings
@@ -47,6 +49,9 @@ def ingest_files(
 ) -> InboxResult:
     """``followup ingest``: .eml files, mbox files and Maildir folders."""
     out = InboxResult()
+    out.results.extend(
+        ("(stored earlier)", r) for r in interpret_pending(engine, settings, now=clock.now(), secret=secret)
+    )
 
     def unreadable(label: str, reason: str) -> None:
         out.unreadable.append((label, reason))
@@ -73,6 +78,8 @@ async def poll_imap(engine: Engine, settings: Settings, *, clock: Clock, secret:
     with Session(engine) as session:
         cursor = load_cursor(session, key)
     out = InboxResult()
+    resumed = await asyncio.to_thread(interpret_pending, engine, settings, now=clock.now(), secret=secret)
+    out.results.extend(("(stored earlier)", r) for r in resumed)
     async with aclosing(fetch_new(settings.imap, cursor)) as messages:
         async for message in messages:
             result = await asyncio.to_thread(_store, engine, settings, key, message, clock, secret)

@@ -6,9 +6,20 @@ interpreted; a message that cannot be parsed, or that trips a bug, stays
 stored and quarantined for a person to look at. Nothing here raises on bad
 mail.
 
-Authority: only a focal point of the assignment's owner (or the secretariat)
-changes an assignment's state. Everything else is recorded and waits in
-triage. Bounces and auto-replies never change state and are never answered.
+A crash between the two transactions must not lose a reply: a stored row
+keeps ``interpreted_at`` NULL until the transaction that interprets it sets
+it, so :func:`interpret_pending` (run first by every ingest and IMAP poll)
+finds it, and storing the same message again interprets it instead of
+calling it "already known". The interpreting transaction claims its rows
+with a conditional UPDATE, so two workers never interpret one message twice.
+
+Authority: only a focal point of the assignment's owner changes an
+assignment's state. The secretariat acts through the CLI or the web, never
+by mail: its address is printed on every reminder and is the first one a
+forger would use. A message whose receiving server reports a DMARC or SPF
+failure for its From domain (:mod:`followup.inbound.authresults`) changes
+nothing either. Everything else is recorded and waits in triage. Bounces
+and auto-replies never change state and are never answered.
 """
 
 from __future__ import annotations
@@ -26,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
 from followup.clock import as_utc, local_date
+from followup.inbound.authresults import failures as auth_failures
 from followup.inbound.classify import AUTOREPLY, BOUNCE, HUMAN, Understanding, understand
 from followup.inbound.matching import Match, SentMessage, decide, sent_messages
 from followup.inbound.parse import content_hash
@@ -53,6 +65,10 @@ class IngestResult:
     triage: str = "none"
     quarantined: bool = False
     acknowledged: bool = False
+    #: Stored by an earlier run that stopped before interpreting it.
+    resumed: bool = False
+    #: The receiving server's failed checks that made the sender untrusted.
+    auth_failure: str = ""
 
     def describe(self) -> str:
         if self.duplicate:
@@ -63,8 +79,12 @@ class IngestResult:
         parts = [self.classification, self.intent if self.classification == HUMAN else "", match or "unmatched"]
         if self.changed:
             parts.append(f"state changed for {', '.join(f'#{a}' for a in self.changed)}")
+        if self.auth_failure:
+            parts.append(f"sender not authenticated ({self.auth_failure})")
         if self.triage == "open":
             parts.append("waiting in triage")
+        if self.resumed:
+            parts.append("interpreted after an interruption")
         return ", ".join(p for p in parts if p)
 
 
@@ -108,7 +128,10 @@ def ingest_many(
     secret: bytes,
     on_stored: OnStored | None = None,
 ) -> list[IngestResult]:
-    """Store then interpret ``(source, raw)`` messages, :data:`BATCH` per transaction."""
+    """Store then interpret ``(source, raw)`` messages, :data:`BATCH` per transaction.
+
+    Callers reading a new source run :func:`interpret_pending` first.
+    """
     out: list[IngestResult] = []
     for start in range(0, len(messages), BATCH):
         chunk = messages[start : start + BATCH]
@@ -119,7 +142,7 @@ def ingest_many(
 def _understand(source: str, raw: bytes, settings: Settings, now: datetime) -> _Item:
     reference = local_date(now, settings.secretariat.timezone)
     try:
-        understood: Understanding | None = understand(raw, reference)
+        understood: Understanding | None = understand(raw, reference, max_parse_bytes=settings.replies.max_parse_bytes)
         error = ""
     except Exception as exc:  # the parser promises not to raise; if it does, keep the mail anyway
         understood, error = None, f"{type(exc).__name__}: {exc}"
@@ -148,6 +171,52 @@ def _ingest_chunk(
             one_by_one = [[(item.source, item.raw)] for item in items]
             return [r for one in one_by_one for r in _ingest_chunk(engine, settings, one, now=now, secret=secret,
                                                                    on_stored=on_stored)]  # fmt: skip
+    _interpret_stored(engine, settings, fresh, now=now, secret=secret)
+    return [item.result for item in items]
+
+
+def interpret_pending(engine: Engine, settings: Settings, *, now: datetime, secret: bytes) -> list[IngestResult]:
+    """Interpret every message stored but not interpreted (a crash came between); oldest first."""
+    now = as_utc(now)
+    with Session(engine) as session:
+        pending = [
+            i
+            for i in session.exec(
+                select(InboundMessage.id)
+                .where(col(InboundMessage.interpreted_at).is_(None), col(InboundMessage.quarantined).is_(False))
+                .order_by(col(InboundMessage.id))
+            ).all()
+            if i is not None
+        ]
+    if pending:
+        log.warning(
+            "%d stored messages were never interpreted (interrupted run); interpreting them now",
+            len(pending),
+            extra={"event": "inbound.resumed", "count": len(pending)},
+        )
+    out: list[IngestResult] = []
+    for start in range(0, len(pending), BATCH):
+        ids = pending[start : start + BATCH]
+        with Session(engine) as session:
+            stored = session.exec(
+                select(INBOUND.c.id, INBOUND.c.source, INBOUND.c.raw).where(INBOUND.c.id.in_(ids))
+            ).all()
+        items: list[_Item] = []
+        for inbound_id, source, raw in sorted(stored):
+            item = _understand(source, raw, settings, now)
+            item.result = IngestResult(inbound_id, resumed=True)
+            items.append(item)
+        _interpret_stored(engine, settings, items, now=now, secret=secret)
+        out.extend(item.result for item in items)
+    return out
+
+
+def _interpret_stored(engine: Engine, settings: Settings, fresh: list[_Item], *, now: datetime, secret: bytes) -> None:
+    """Interpret stored messages (quarantining those that cannot be), then plan acknowledgements."""
+    broken = [i for i in fresh if i.understood is None and not i.result.quarantined]
+    if broken:  # stored by an earlier run, unreadable now (the parser must have raised)
+        for item in broken:
+            _quarantine(engine, item, item.error or "message could not be parsed", now)
     todo = [i for i in fresh if i.understood is not None and not i.result.quarantined]
     for item in fresh:
         if item.result.quarantined:
@@ -165,7 +234,6 @@ def _ingest_chunk(
         planned = plan_acknowledgements(engine, settings, confirmations, now)
         for item in confirmations:
             item.result.acknowledged = item.result.inbound_id in planned
-    return [item.result for item in items]
 
 
 def _store(engine: Engine, items: list[_Item], now: datetime, on_stored: OnStored | None) -> list[_Item]:
@@ -175,11 +243,19 @@ def _store(engine: Engine, items: list[_Item], now: datetime, on_stored: OnStore
     with Session(engine, expire_on_commit=False) as session:
         known_ids = _known(session, col(InboundMessage.message_id), [i.message_id for i in items if i.message_id])
         known_hashes = _known(session, col(InboundMessage.content_hash), [i.digest for i in items])
+        pending = _pending(session, [*known_ids.values(), *known_hashes.values()])
         seen_ids: dict[str, _Item] = {}
         seen_hashes: dict[str, _Item] = {}
+        resumed: set[int] = set()
         for item in items:
             earlier = (seen_ids.get(item.message_id) if item.message_id else None) or seen_hashes.get(item.digest)
             existing = (known_ids.get(item.message_id) if item.message_id else None) or known_hashes.get(item.digest)
+            if existing is not None and existing in pending and existing not in resumed:
+                # Stored by a run that stopped before interpreting it: interpret it now.
+                resumed.add(existing)
+                item.result = IngestResult(existing, resumed=True)
+                fresh.append(item)
+                continue
             if existing is not None:
                 item.result = IngestResult(existing, duplicate=True)
                 continue
@@ -207,6 +283,8 @@ def _store(engine: Engine, items: list[_Item], now: datetime, on_stored: OnStore
                     "quarantined": quarantined,
                     "error": item.error or ("message could not be parsed" if quarantined else ""),
                     "triage": "open" if quarantined else "none",
+                    "interpreted_at": now if quarantined else None,
+                    "auth_failure": "",
                 }
             )
             fresh.append(item)
@@ -218,7 +296,8 @@ def _store(engine: Engine, items: list[_Item], now: datetime, on_stored: OnStore
         if rows:
             stmt = sa.insert(INBOUND).returning(INBOUND.c.id, sort_by_parameter_order=True)
             new_ids: list[int] = list(session.connection().execute(stmt, rows).scalars())
-            for item, new_id in zip(fresh, new_ids, strict=True):
+            inserted = [item for item in fresh if not item.result.resumed]
+            for item, new_id in zip(inserted, new_ids, strict=True):
                 item.result.inbound_id = new_id
         if on_stored is not None:
             on_stored(session)
@@ -239,20 +318,40 @@ def _known(session: Session, column: Any, values: list[str]) -> dict[str, int]:
     return found
 
 
+def _pending(session: Session, ids: list[int]) -> set[int]:
+    """Of these stored messages, those not interpreted yet (nor quarantined)."""
+    found: set[int] = set()
+    unique = sorted(set(ids))
+    for start in range(0, len(unique), 500):
+        part = unique[start : start + 500]
+        stmt = select(InboundMessage.id).where(
+            col(InboundMessage.id).in_(part),
+            col(InboundMessage.interpreted_at).is_(None),
+            col(InboundMessage.quarantined).is_(False),
+        )
+        found.update(i for i in session.exec(stmt).all() if i is not None)
+    return found
+
+
+def _quarantine(engine: Engine, item: _Item, reason: str, now: datetime) -> None:
+    with Session(engine) as session:
+        stored = session.get(InboundMessage, item.result.inbound_id)
+        if stored is not None:
+            stored.quarantined = True
+            stored.triage = "open"
+            stored.error = reason[:2000]
+            stored.interpreted_at = now
+            session.add(stored)
+            session.commit()
+    item.result = IngestResult(item.result.inbound_id, quarantined=True, triage="open")
+
+
 def _interpret_one_safely(engine: Engine, settings: Settings, item: _Item, *, now: datetime, secret: bytes) -> None:
     try:
         _interpret_all(engine, settings, [item], now=now, secret=secret)
     except Exception as exc:
         log.exception("inbound %s could not be interpreted", item.result.inbound_id, extra={"event": "inbound.error"})
-        with Session(engine) as session:
-            stored = session.get(InboundMessage, item.result.inbound_id)
-            if stored is not None:
-                stored.quarantined = True
-                stored.triage = "open"
-                stored.error = f"interpretation failed: {type(exc).__name__}: {exc}"[:2000]
-                session.add(stored)
-                session.commit()
-        item.result = IngestResult(item.result.inbound_id, quarantined=True, triage="open")
+        _quarantine(engine, item, f"interpretation failed: {type(exc).__name__}: {exc}", now)
 
 
 class _Lookups:
@@ -353,12 +452,10 @@ class _Lookups:
             if a is not None
         ]
 
-    def authorised(self, settings: Settings, sender: str, assignment_ids: Sequence[int]) -> bool:
-        """The sender is the secretariat, or an active contact of every matched item's owner."""
+    def authorised(self, sender: str, assignment_ids: Sequence[int]) -> bool:
+        """The sender is an active contact of every matched item's owner."""
         if not sender:
             return False
-        if sender.lower() == settings.secretariat.email.lower():
-            return True
         parties = self.parties_of.get(sender.lower(), set())
         owners = set()
         for aid in assignment_ids:
@@ -457,6 +554,22 @@ class _Effects:
 
 def _interpret_all(engine: Engine, settings: Settings, items: list[_Item], *, now: datetime, secret: bytes) -> None:
     with Session(engine, expire_on_commit=False) as session, session.no_autoflush:
+        # Claim first, in this transaction: a row another worker interpreted meanwhile is skipped,
+        # and a crash before the commit leaves every row to interpret again.
+        claim = (
+            sa.update(INBOUND)
+            .where(INBOUND.c.id.in_([i.result.inbound_id for i in items]), INBOUND.c.interpreted_at.is_(None))
+            .values(interpreted_at=now)
+            .returning(INBOUND.c.id)
+        )
+        claimed: set[int] = set(session.connection().execute(claim).scalars())
+        for item in items:
+            if item.result.inbound_id not in claimed:
+                item.result = IngestResult(item.result.inbound_id, duplicate=True)
+        items = [i for i in items if i.result.inbound_id in claimed]
+        if not items:
+            session.commit()
+            return
         lookups = _Lookups(session, settings, items, secret)
         effects = _Effects()
         results = [_interpret(session, settings, item, lookups, effects, n, now) for n, item in enumerate(items)]
@@ -493,7 +606,7 @@ def _interpret(
     inbound_id = item.result.inbound_id
     assert inbound_id is not None
     p = u.parsed
-    result = IngestResult(inbound_id, classification=u.classification, intent=u.intent)
+    result = IngestResult(inbound_id, classification=u.classification, intent=u.intent, resumed=item.result.resumed)
     for token in lookups.bad_tokens.get(n, []):
         log.warning("reply token %s… failed verification", token[:6], extra={"event": "inbound.bad_token"})
         effects.event(now, _actor(p.sender), "token-rejected", entity="inbound", entity_id=str(inbound_id),
@@ -506,7 +619,15 @@ def _interpret(
     result.method, result.assignment_ids = match.method, match.assignment_ids
     effects.matches.update((inbound_id, aid) for aid in match.assignment_ids)
     verified = False
-    if u.classification == BOUNCE:
+    forged = auth_failures(p.header_all("authentication-results"), p.sender, settings.imap.authserv_id)
+    if forged:
+        reason = "; ".join(forged)
+        log.warning("inbound %s: the receiving server reports %s for %s; kept for review", inbound_id, reason,
+                    p.sender, extra={"event": "inbound.unauthenticated"})  # fmt: skip
+        effects.event(now, _actor(p.sender), "unauthenticated-reply", entity="inbound", entity_id=str(inbound_id),
+                      reason=reason, assignment_ids=list(match.assignment_ids))  # fmt: skip
+        triage = "open"
+    elif u.classification == BOUNCE:
         triage = _handle_bounce(session, u, match, now, inbound_id, lookups, effects)
     elif u.classification == AUTOREPLY:
         for aid in match.assignment_ids:
@@ -514,7 +635,7 @@ def _interpret(
                           return_date=u.return_date)  # fmt: skip
         triage = "none"
     else:
-        verified = lookups.authorised(settings, p.sender, match.assignment_ids) if match.matched else False
+        verified = lookups.authorised(p.sender, match.assignment_ids) if match.matched else False
         triage = _handle_human(settings, inbound_id, verified, u, match, result, now, lookups, effects)
     effects.inbound.append(
         {
@@ -534,9 +655,11 @@ def _interpret(
             "match_method": match.method,
             "verified": verified,
             "triage": triage,
+            "auth_failure": "; ".join(forged)[:200],
         }
     )
     result.triage, result.verified = triage, verified
+    result.auth_failure = "; ".join(forged)
     return result
 
 

@@ -22,7 +22,7 @@ import email.utils
 import hashlib
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.message import Message
 from email.parser import BytesHeaderParser, BytesParser
@@ -38,6 +38,10 @@ MAX_HTML_CHARS = 2_000_000
 #: Limits that keep a hostile message from costing more than a normal one.
 MAX_PARTS = 500
 MAX_DEPTH = 30
+#: Of a message over the caller's size limit, the body bytes read after the headers: the
+#: reply's own text and the names of the first attachments fit; the attachments' bytes do not.
+LARGE_MESSAGE_BODY_BYTES = 256 * 1024
+_HASH_CHUNK = 1 << 20
 MAX_ADDRESSES = 100
 MAX_REFERENCES = 200
 MAX_DEFECTS = 50
@@ -132,18 +136,52 @@ def content_hash(raw: bytes) -> str:
     The same message read from IMAP (CRLF) and from an exported file (LF)
     then deduplicates when it carries no Message-ID.
     """
-    return hashlib.sha256(raw.replace(b"\r\n", b"\n")).hexdigest()
+    digest = hashlib.sha256()
+    view = memoryview(raw)
+    carry = b""
+    # In pieces, so that hashing a 30 MB message does not copy it whole.
+    for start in range(0, len(view), _HASH_CHUNK):
+        piece = carry + bytes(view[start : start + _HASH_CHUNK])
+        carry = b""
+        if piece.endswith(b"\r"):
+            piece, carry = piece[:-1], b"\r"
+        digest.update(piece.replace(b"\r\n", b"\n"))
+    digest.update(carry)
+    return digest.hexdigest()
 
 
-def parse_message(raw: bytes) -> ParsedMessage:
-    """Parse ``raw``; never raises."""
+def parse_message(raw: bytes, *, max_bytes: int | None = None) -> ParsedMessage:
+    """Parse ``raw``; never raises.
+
+    A message over ``max_bytes`` is read only as far as its headers and the
+    first :data:`LARGE_MESSAGE_BODY_BYTES` of its body: parsing a 28 MB
+    message in full takes ten times its size in memory, and what a reply
+    says is in its first part, not in its attachment.
+    """
     try:
         data = raw if type(raw) is bytes else bytes(raw)
-        if not data.strip():
+        if max_bytes is not None and len(data) > max_bytes:
+            return _parse_large(data)
+        if not data[:4096].strip() and not data.strip():
             return ParsedMessage(parse_ok=False, defects=("empty input",))
         return _parse(data)
     except Exception as exc:
         return _fallback(raw, f"parse failed: {type(exc).__name__}: {str(exc)[:200]}")
+
+
+def _parse_large(data: bytes) -> ParsedMessage:
+    end = _header_end(data)
+    cut = data.rfind(b"\n", end, end + LARGE_MESSAGE_BODY_BYTES)
+    prefix = data[: cut + 1 if cut > end else end + LARGE_MESSAGE_BODY_BYTES]
+    parsed = _parse(prefix)
+    note = f"message of {len(data)} bytes: only its headers and first {LARGE_MESSAGE_BODY_BYTES} body bytes were read"
+    return replace(parsed, defects=(note, *parsed.defects)[:MAX_DEFECTS])
+
+
+def _header_end(data: bytes) -> int:
+    """Where the body starts (after the first empty line); the whole length when there is none."""
+    ends = [i + len(sep) for sep in (b"\r\n\r\n", b"\n\n") if (i := data.find(sep)) >= 0]
+    return min(ends) if ends else len(data)
 
 
 def _parse(data: bytes) -> ParsedMessage:

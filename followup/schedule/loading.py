@@ -2,8 +2,17 @@
 
 Upserts by stable id: loading the same files twice changes nothing; a changed
 field is updated. References are checked against the files *and* the
-database (a contacts CSV may name countries loaded earlier). Everything
-happens in one transaction: if any problem is found, nothing is written.
+database (a contacts CSV may name countries loaded earlier) before anything
+is written: if any problem is found, nothing is.
+
+Then the rows are written in batches of :data:`LOAD_BATCH`, each its own
+short transaction whose reads all happen before its first write. SQLite
+lets one writer at a time and others wait only ``busy_timeout``: a 30,000
+row load in one transaction held the lock for longer than that, and a
+``followup confirm`` meanwhile failed with "database is locked". Now it
+waits at most one batch. A load stopped midway leaves the batches it
+committed; loading the same files again completes it (upserts are
+idempotent). A dry run stays one transaction, rolled back.
 """
 
 from __future__ import annotations
@@ -26,6 +35,8 @@ from followup.store.events import record_event
 from followup.store.models import Assignment, Commitment, CommitmentOwner, Contact, Meeting, Notification, Party
 
 ACTOR = "data-load"
+#: Records written per transaction (see the module docstring).
+LOAD_BATCH = 500
 KINDS = ("parties", "contacts", "meetings", "commitments")
 
 
@@ -75,14 +86,28 @@ def apply_dataset(
     engine: Engine, data: DataSet, *, now: datetime, prune: bool = False, dry_run: bool = False, zone: str = "UTC"
 ) -> LoadReport:
     report = LoadReport(dry_run=dry_run)
+    steps: list[tuple[Any, Sequence[Any]]] = [
+        (_upsert_parties, data.parties),
+        (_upsert_meetings, data.meetings),
+        (_upsert_contacts, data.contacts),
+        (_upsert_commitments, data.commitments),
+    ]
     with Session(engine, expire_on_commit=False) as session:
         problems = check_references(session, data)
         if problems:
             raise DataFileError(problems)
-        _upsert_parties(session, data.parties, report, now)
-        _upsert_meetings(session, data.meetings, report, now)
-        _upsert_contacts(session, data.contacts, report, now)
-        _upsert_commitments(session, data.commitments, report, now)
+        if dry_run:
+            with session.no_autoflush:
+                for upsert, records in steps:
+                    if records:
+                        upsert(session, list(records), report, now)
+        else:
+            session.commit()  # nothing written: just end the reading transaction before the batches
+            for upsert, records in steps:
+                for start in range(0, len(records), LOAD_BATCH):
+                    with Session(engine, expire_on_commit=False) as batch, batch.no_autoflush:
+                        upsert(batch, list(records[start : start + LOAD_BATCH]), report, now)
+                        batch.commit()
         _find_missing(session, data, report)
         if prune:
             _prune(session, report, now)
@@ -145,6 +170,8 @@ def _upsert(
 
 
 def _upsert_parties(session: Session, records: list[PartyRecord], report: LoadReport, now: datetime) -> None:
+    # Loaded into the identity map now, so that session.get below reads nothing.
+    session.exec(select(Party).where(col(Party.code).in_([r.code for r in records]))).all()
     for r in records:
         values = {
             "code": r.code,
@@ -161,6 +188,7 @@ def _upsert_parties(session: Session, records: list[PartyRecord], report: LoadRe
 
 
 def _upsert_meetings(session: Session, records: list[MeetingRecord], report: LoadReport, now: datetime) -> None:
+    session.exec(select(Meeting).where(col(Meeting.id).in_([r.id for r in records]))).all()
     for r in records:
         values = {
             "id": r.id,
@@ -175,8 +203,9 @@ def _upsert_meetings(session: Session, records: list[MeetingRecord], report: Loa
 
 
 def _upsert_contacts(session: Session, records: list[ContactRecord], report: LoadReport, now: datetime) -> None:
+    known = {c.key: c for c in session.exec(select(Contact).where(col(Contact.key).in_([r.key for r in records])))}
     for r in records:
-        row = session.exec(select(Contact).where(Contact.key == r.key)).first()
+        row = known.get(r.key)
         values = {
             "key": r.key,
             "party_code": r.party,
@@ -195,6 +224,11 @@ def _upsert_contacts(session: Session, records: list[ContactRecord], report: Loa
 
 
 def _upsert_commitments(session: Session, records: list[CommitmentRecord], report: LoadReport, now: datetime) -> None:
+    ids = [r.id for r in records]
+    session.exec(select(Commitment).where(col(Commitment.id).in_(ids))).all()
+    owners: dict[str, set[str]] = {}
+    for owner_row in session.exec(select(CommitmentOwner).where(col(CommitmentOwner.commitment_id).in_(ids))):
+        owners.setdefault(owner_row.commitment_id, set()).add(owner_row.party_code)
     for r in records:
         d = r.due
         values = {
@@ -224,7 +258,7 @@ def _upsert_commitments(session: Session, records: list[CommitmentRecord], repor
         row = session.get(Commitment, r.id)
         before = len(report.updated["commitments"])
         _upsert(session, "commitments", r.id, row, Commitment, values, report)
-        current = set(session.exec(select(CommitmentOwner.party_code).where(CommitmentOwner.commitment_id == r.id)))
+        current = owners.get(r.id, set())
         wanted = set(r.owners)
         if current != wanted:
             for code in current - wanted:

@@ -8,6 +8,7 @@ check`` whether a database is current.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +26,7 @@ from sqlmodel import Session
 from followup.errors import DatabaseError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_USERINFO = re.compile(r"(?P<head>//[^/?#@]*?:)[^/?#]*@")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
@@ -37,13 +39,26 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def safe_url(url: str) -> str:
+    """The URL fit for a log line or an error: any password replaced by ``***``."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except (sa.exc.ArgumentError, ValueError):
+        return _USERINFO.sub(r"\g<head>***@", url)
+    if parsed.password is None:
+        return _USERINFO.sub(r"\g<head>***@", url)
+    return parsed.render_as_string(hide_password=True)
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine; for SQLite, create the file's directory and set pragmas."""
     url = normalise_url(url)
     try:
         parsed = sa.engine.make_url(url)
-    except sa.exc.ArgumentError:
-        raise DatabaseError(f"database_url {url!r} is not a database URL (e.g. sqlite:///var/followup.db)") from None
+    except (sa.exc.ArgumentError, ValueError):
+        raise DatabaseError(
+            f"database_url {safe_url(url)!r} is not a database URL (e.g. sqlite:///var/followup.db)"
+        ) from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -55,7 +70,9 @@ def make_engine(url: str) -> Engine:
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if backend != "postgresql":
-        raise DatabaseError(f"database_url {url!r}: unsupported database {backend!r} (use sqlite or postgresql)")
+        raise DatabaseError(
+            f"database_url {safe_url(url)!r}: unsupported database {backend!r} (use sqlite or postgresql)"
+        )
     try:
         return sa.create_engine(url, pool_pre_ping=True)
     except ModuleNotFoundError as exc:

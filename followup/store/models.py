@@ -240,6 +240,11 @@ class InboundMessage(SQLModel, table=True):
     quarantined: bool = False
     error: str = ""
     triage: str = Field(default="none", max_length=16)
+    #: Set in the transaction that interprets the message; NULL means stored but not yet
+    #: interpreted (a crash in between), and the next ingest or poll interprets it first.
+    interpreted_at: datetime | None = _ts(index=True)
+    #: Why the receiving server's Authentication-Results made the sender untrusted ("" when it did not).
+    auth_failure: str = Field(default="", max_length=200)
 
 
 class InboundMatch(SQLModel, table=True):

@@ -326,3 +326,83 @@ async def test_english_outlook_reply_with_quote_header(
     with Session(engine) as s:
         stored = s.get(InboundMessage, result.inbound_id)
         assert stored is not None and "From: RCM Technical Secretariat" not in stored.new_text
+
+
+def _authenticated(msg: EmailMessage, *results: str) -> bytes:
+    """The message as our receiving server hands it over: its Authentication-Results on top."""
+    body = msg.as_bytes()
+    headers = b"".join(f"Authentication-Results: {r}\r\n".encode() for r in results)
+    return headers + body
+
+
+@pytest.mark.parametrize(
+    "verdict",
+    [
+        "mx.ts.example; dmarc=fail (p=reject dis=none) header.from=migracion.gob.hn.example",
+        "mx.ts.example; spf=fail smtp.mailfrom=alopez@migracion.gob.hn.example; dkim=none",
+        'mx.ts.example; spf=fail (sender IP is 192.0.2.7) smtp.mailfrom="migracion.gob.hn.example"',
+    ],
+)
+async def test_failed_authentication_changes_nothing_and_waits_in_triage(
+    world: tuple[Settings, Engine, Mailer, list[EmailMessage]], verdict: str
+) -> None:
+    settings, engine, _mailer, sent = world
+    [matrix_id] = ids(engine, "matrix-a")
+    msg = reply_to(sent[0], "alopez@migracion.gob.hn.example", f"Adjunto la matriz [RCM-{matrix_id}].")
+    raw = _authenticated(msg, verdict)
+    result = ingest(engine, settings, raw, source="t", now=NOW + timedelta(hours=2), secret=signing_key(settings))
+    assert result.intent == "confirmation" and result.assignment_ids == (matrix_id,)
+    assert result.changed == [] and not result.verified and result.triage == "open"
+    assert not result.acknowledged
+    assert state(engine, matrix_id).state == "pending"
+    with Session(engine) as s:
+        stored = s.get(InboundMessage, result.inbound_id)
+        assert stored is not None and stored.triage == "open"
+        assert stored.auth_failure.split("=")[0] in ("dmarc", "spf")
+        event = s.exec(select(Event).where(Event.action == "unauthenticated-reply")).one()
+        assert event.details["reason"] == stored.auth_failure
+
+
+async def test_only_the_receiving_servers_verdict_counts(
+    world: tuple[Settings, Engine, Mailer, list[EmailMessage]],
+) -> None:
+    """A forger's "pass" below our server's "fail" does not help; an old "fail" further down does not hurt."""
+    settings, engine, _mailer, sent = world
+    secret = signing_key(settings)
+    [a, b] = ids(engine, "matrix-a", "matrix-b")
+    forged = reply_to(sent[0], "alopez@migracion.gob.hn.example", f"Adjunto la matriz [RCM-{a}].")
+    raw = _authenticated(forged, "mx.ts.example; dmarc=fail header.from=migracion.gob.hn.example",
+                         "mx.ts.example; dmarc=pass header.from=migracion.gob.hn.example")  # fmt: skip
+    assert ingest(engine, settings, raw, source="t", now=NOW, secret=secret).changed == []
+    genuine = reply_to(sent[0], "alopez@migracion.gob.hn.example", f"Adjunto el informe [RCM-{b}].")
+    raw = _authenticated(genuine, "mx.ts.example; dmarc=pass header.from=migracion.gob.hn.example; spf=pass",
+                         "relay.example; spf=fail smtp.mailfrom=migracion.gob.hn.example")  # fmt: skip
+    assert ingest(engine, settings, raw, source="t", now=NOW, secret=secret).changed == [b]
+
+
+async def test_configured_authserv_id_skips_headers_from_elsewhere(
+    world: tuple[Settings, Engine, Mailer, list[EmailMessage]],
+) -> None:
+    settings, engine, _mailer, sent = world
+    settings = settings.model_copy(update={"imap": settings.imap.model_copy(update={"authserv_id": "mx.ts.example"})})
+    [a] = ids(engine, "matrix-a")
+    msg = reply_to(sent[0], "alopez@migracion.gob.hn.example", f"Adjunto la matriz [RCM-{a}].")
+    # A header the sender wrote on top claims a pass; ours, below it, says fail.
+    raw = _authenticated(msg, "mx.ts.example.attacker; dmarc=pass", "mx.ts.example; dmarc=fail")
+    result = ingest(engine, settings, raw, source="t", now=NOW, secret=signing_key(settings))
+    assert result.changed == [] and result.auth_failure == "dmarc=fail"
+
+
+async def test_forged_secretariat_address_never_confirms(
+    world: tuple[Settings, Engine, Mailer, list[EmailMessage]],
+) -> None:
+    """The secretariat's address is on every reminder: mail From it has no authority over any item."""
+    settings, engine, _mailer, sent = world
+    secret = signing_key(settings)
+    [a, b] = ids(engine, "matrix-a", "matrix-b")
+    for n, aid in enumerate((a, b)):
+        msg = reply_to(sent[0], settings.secretariat.email, f"Adjunto la matriz {n} [RCM-{aid}].")
+        result = ingest(engine, settings, msg.as_bytes(), source="t", now=NOW, secret=secret)
+        assert result.assignment_ids == (aid,) and result.intent == "confirmation"
+        assert result.changed == [] and not result.verified and result.triage == "open"
+        assert state(engine, aid).state == "pending"

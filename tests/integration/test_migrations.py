@@ -1,5 +1,8 @@
 """Alembic owns the schema: migrating from nothing must give exactly the models' schema."""
 
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -23,3 +26,42 @@ def test_downgrade_and_upgrade_again(engine: Engine) -> None:
     assert current_revision(engine) is None
     command.upgrade(alembic_config(engine), "head")
     assert current_revision(engine) == head_revision()
+
+
+def test_durable_ingest_revision_marks_never_interpreted_rows_for_interpretation(engine: Engine) -> None:
+    """Rows a crash left between storing and interpreting (placeholders only) stay NULL: the next run reads them."""
+    command.downgrade(alembic_config(engine), "0001")
+    common = {
+        "raw": b"x",
+        "source": "s",
+        "sender_name": "",
+        "intent": "unknown",
+        "attachments": "[]",
+        "bounced_recipient": "",
+        "verified": False,
+        "error": "",
+        "triage": "none",
+        "classification": "human",
+    }
+    rows = [
+        {
+            "content_hash": "a",
+            "sender": "a@x.org",
+            "subject": "Re",
+            "new_text": "ok",
+            "match_method": "token",
+            "quarantined": False,
+        },
+        {"content_hash": "b", "sender": "", "subject": "", "new_text": "", "match_method": "", "quarantined": False},
+        {"content_hash": "c", "sender": "", "subject": "", "new_text": "", "match_method": "", "quarantined": True},
+    ]
+    inbound = sa.table("inbound_message", *(sa.column(k) for k in [*common, *rows[0], "received_at"]))
+    at = datetime(2026, 9, 1, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(inbound.insert(), [{**common, **r, "received_at": at} for r in rows])
+    command.upgrade(alembic_config(engine), "head")
+    with engine.connect() as conn:
+        found = dict(conn.execute(sa.text("SELECT content_hash, interpreted_at FROM inbound_message")).all())
+    assert found["a"] is not None and found["c"] is not None
+    assert found["b"] is None
+    engine.dispose()
