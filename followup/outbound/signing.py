@@ -18,12 +18,15 @@ MIN_SECRET_BYTES = 16
 
 
 def signing_key(settings: Settings, *, create: bool = True) -> bytes:
-    configured = settings.signing_secret.get_secret_value()
+    return signing_key_from(settings.signing_secret.get_secret_value(), settings.signing_key_path, create=create)
+
+
+def signing_key_from(configured: str, path: Path, *, create: bool = True) -> bytes:
+    """The key from a configured secret, else from (or into) the key file at ``path``."""
     if configured:
         if len(configured.encode()) < MIN_SECRET_BYTES:
             raise ConfigError(f"setting signing_secret is too short: expected at least {MIN_SECRET_BYTES} characters")
         return configured.encode()
-    path = settings.signing_key_path
     if path.is_file():
         key = path.read_text(encoding="ascii").strip()
         if len(key) < MIN_SECRET_BYTES:
