@@ -18,15 +18,26 @@ from followup.store.models import WEB_ROLES, WebUser
 
 @click.command(name="web")
 def web_command() -> None:
-    """Serve the web pages (status, triage, outbox, item links) on web.host:web.port until Ctrl-C."""
+    """Serve the web pages (status, triage, outbox, item links) on web.host:web.port.
+
+    SIGINT/SIGTERM finish the requests in flight and exit 0.
+    """
     import asyncio
+    import signal
 
     from followup.web.server import address, make_server
 
     a = app()
-    server = make_server(a.settings, a.engine(), a.clock, signing_key(a.settings), embedded=False)
-    click.echo(f"serving {address(a.settings)} (Ctrl-C to stop)")
-    asyncio.run(server.serve())
+    server = make_server(a.settings, a.engine(), a.clock, signing_key(a.settings), embedded=True)
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+        click.echo(f"serving {address(a.settings)} (Ctrl-C to stop)")
+        await server.serve()
+
+    asyncio.run(serve())
 
 
 def _password(from_stdin: bool) -> str:
