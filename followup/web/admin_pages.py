@@ -38,6 +38,7 @@ from followup.store.models import (
     Notification,
     Party,
 )
+from followup.store.queries import matrix_page as load_matrix_page
 from followup.store.queries import status_matrix
 from followup.store.status import AssignmentView, Matrix, Row, cell_for
 from followup.web.auth import CurrentUser, csrf_for, csrf_ok, current_user, login_redirect
@@ -48,6 +49,8 @@ from followup.web.security import sign
 
 CELL_CODES = ("overdue", "due_today", "due_soon", "pending", "extended", "submitted", "confirmed", "waived")
 OUTBOX_DAYS = 7
+#: Commitments per page of the matrix.
+PAGE_ROWS = 25
 Handler = Callable[[Request, WebState, CurrentUser], Coroutine[Any, Any, Response]]
 
 
@@ -120,44 +123,47 @@ async def _matrix(request: Request, web: WebState, user: CurrentUser) -> Respons
     commitment = q.get("commitment", "").strip()[:128]
     state = q.get("state", "") if q.get("state", "") in CELL_CODES else ""
     overdue = q.get("overdue", "") == "1"
+    code = "overdue" if overdue else state
     filters = {"owner": owner, "commitment": commitment, "state": state, "overdue": overdue}
     today = web.today()
-    matrix = status_matrix(web.engine, today, country=owner or None)
-    rows = filtered_rows(matrix, commitment=commitment, state=state, overdue=overdue)
     if q.get("format") == "csv":
+        matrix = status_matrix(web.engine, today, country=owner or None)
+        rows = filtered_rows(matrix, commitment=commitment, state=state, overdue=overdue)
         buf = io.StringIO()
         writer = csv.writer(buf)
-        writer.writerow(["commitment_id", "title", "due_rule", *[code for code, _ in matrix.owners]])
+        writer.writerow(["commitment_id", "title", "due_rule", *[c for c, _ in matrix.owners]])
         for row in rows:
             writer.writerow(
-                [
-                    row.commitment_id,
-                    row.title,
-                    row.due_rule,
-                    *[row.cells[c].label if c in row.cells else "" for c, _ in matrix.owners],
-                ]
-            )
+                [row.commitment_id, row.title, row.due_rule, *[row.cells[c].label if c in row.cells else ""
+                                                               for c, _ in matrix.owners]]
+            )  # fmt: skip
         return Response(
             buf.getvalue(),
             media_type="text/csv; charset=utf-8",
             headers={"content-disposition": f'attachment; filename="status-{today.isoformat()}.csv"'},
         )
+    page_number = max(1, int(q.get("page", "1")) if q.get("page", "1").isdigit() else 1)
+    page = load_matrix_page(web.engine, today, owner=owner or None, commitment=commitment or None, code=code or None,
+                       offset=(page_number - 1) * PAGE_ROWS, limit=PAGE_ROWS)  # fmt: skip
+    matrix = page.matrix
+    rows = filtered_rows(matrix, commitment=commitment, state=state, overdue=overdue)
     with Session(web.engine) as session:
         owners = [(p.code, p.name_en) for p in session.exec(select(Party).order_by(Party.code)).all()]
         commitments = [(c.id, c.title_en) for c in session.exec(select(Commitment).order_by(Commitment.id)).all()]
     summary = []
-    for code, name in matrix.owners:
+    for party, name in matrix.owners:
         counts: dict[str, int] = {}
         for row in rows:
-            if code in row.cells:
-                counts[row.cells[code].code] = counts.get(row.cells[code].code, 0) + 1
+            if party in row.cells:
+                counts[row.cells[party].code] = counts.get(row.cells[party].code, 0) + 1
         if counts:
-            summary.append((code, name, [(k, counts[k]) for k in CELL_CODES if k in counts]))
+            summary.append((party, name, [(k, counts[k]) for k in CELL_CODES if k in counts]))
     totals: dict[str, int] = {}
     for row in rows:
         for cell in row.cells.values():
             totals[cell.code] = totals.get(cell.code, 0) + 1
-    csv_query = {k: v for k, v in {**filters, "format": "csv"}.items() if v}
+    query = {k: ("1" if v is True else v) for k, v in filters.items() if v}
+    pages = max(1, -(-page.total // PAGE_ROWS))
     values = {
         **_base(web, user, "matrix"),
         "matrix": matrix,
@@ -169,7 +175,12 @@ async def _matrix(request: Request, web: WebState, user: CurrentUser) -> Respons
         "summary": summary,
         "counts": [(k, totals[k]) for k in CELL_CODES if k in totals],
         "calendars": calendar_urls(web),
-        "csv_url": "/matrix?" + urlencode({k: ("1" if v is True else v) for k, v in csv_query.items()}),
+        "csv_url": "/matrix?" + urlencode({**query, "format": "csv"}),
+        "page": page_number,
+        "pages": pages,
+        "total": page.total,
+        "prev_url": "/matrix?" + urlencode({**query, "page": page_number - 1}) if page_number > 1 else "",
+        "next_url": "/matrix?" + urlencode({**query, "page": page_number + 1}) if page_number < pages else "",
     }
     return web.page("matrix.html", values)
 
