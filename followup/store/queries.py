@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import and_, func
@@ -113,7 +113,7 @@ def matrix_page(
         ).where(col(Assignment.commitment_id).in_(ids))
         if owner:
             stmt = stmt.where(col(Assignment.party_code) == owner)
-        found = session.execute(stmt).tuples().all()
+        found = cast("list[tuple[int | None, str, str, str, str, date]]", session.execute(stmt).all())
         assignment_ids = [a for a, *_rest in found if a is not None]
         replies: dict[int, int] = {}
         for start in range(0, len(assignment_ids), 5000):
