@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from followup.inbound.sniff import Sniffed, safe_name, sniff_file
 from followup.settings import Settings
@@ -199,43 +199,59 @@ def archive_replies(engine: Engine, settings: Settings, inbound_ids: Iterable[in
     """Archive the attachments of matched, verified replies; return how many rows were added.
 
     Idempotent: a file already archived for the same reply and item is not
-    added again, so the backfill command may run any number of times.
+    added again, so the backfill command may run any number of times. Reads
+    what it needs for the whole batch with a few queries.
     """
     archive = archive_for(settings)
+    wanted = sorted(set(inbound_ids))
     added = 0
-    with Session(engine) as session:
-        for inbound_id in inbound_ids:
-            message = session.get(InboundMessage, inbound_id)
-            if message is None or not message.verified or not message.attachments:
-                continue
-            matched = session.exec(
-                select(Assignment)
-                .join(InboundMatch, col(InboundMatch.assignment_id) == col(Assignment.id))
-                .where(InboundMatch.inbound_id == inbound_id)
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        with Session(engine) as session:
+            messages = session.exec(
+                select(InboundMessage).where(col(InboundMessage.id).in_(chunk), col(InboundMessage.verified))
             ).all()
-            if not matched:
+            messages = [m for m in messages if m.attachments]
+            if not messages:
                 continue
-            contact = session.exec(select(Contact).where(Contact.email == message.sender)).first()
-            known = {
-                (sha, aid)
-                for sha, aid in session.exec(
-                    select(ArchiveFile.sha256, ArchiveFile.assignment_id).where(ArchiveFile.inbound_id == inbound_id)
-                ).all()
+            ids = [m.id for m in messages]
+            matched: dict[int, list[Assignment]] = {}
+            for inbound_id, assignment in session.exec(
+                select(InboundMatch.inbound_id, Assignment)
+                .join(Assignment, col(Assignment.id) == col(InboundMatch.assignment_id))
+                .where(col(InboundMatch.inbound_id).in_(ids))
+            ).all():
+                matched.setdefault(inbound_id, []).append(assignment)
+            senders = sorted({m.sender for m in messages if m.sender})
+            contacts = {
+                c.email.lower(): c.id
+                for c in session.exec(select(Contact).where(func.lower(Contact.email).in_(senders))).all()
             }
-            stored = [archive.put_bytes(data, name) for name, data in attachment_parts(message.raw)]
-            for assignment in matched:
-                fresh = [f for f in stored if (f.sha256, assignment.id) not in known]
-                rows = record_files(
-                    session,
-                    fresh,
-                    assignment,
-                    contact_id=contact.id if contact is not None else None,
-                    channel="email",
-                    now=message.received_at or now,
-                    inbound_id=inbound_id,
-                )
-                added += len(rows)
-        session.commit()
+            known = set(
+                session.exec(
+                    select(ArchiveFile.inbound_id, ArchiveFile.sha256, ArchiveFile.assignment_id).where(
+                        col(ArchiveFile.inbound_id).in_(ids)
+                    )
+                ).all()
+            )
+            for message in messages:
+                assert message.id is not None
+                if message.id not in matched:
+                    continue
+                stored = [archive.put_bytes(data, name) for name, data in attachment_parts(message.raw)]
+                for assignment in matched[message.id]:
+                    fresh = [f for f in stored if (message.id, f.sha256, assignment.id) not in known]
+                    rows = record_files(
+                        session,
+                        fresh,
+                        assignment,
+                        contact_id=contacts.get(message.sender.lower()),
+                        channel="email",
+                        now=message.received_at or now,
+                        inbound_id=message.id,
+                    )
+                    added += len(rows)
+            session.commit()
     return added
 
 
