@@ -180,10 +180,19 @@ def test_archive_zip_download_and_file_headers(web_env: WebEnv) -> None:
         assert "HN" in zf.read("manifest.csv").decode()
 
 
-def test_outbox_and_calendar_feed(web_env: WebEnv) -> None:
+def test_outbox_previews_an_email_and_calendar_feed(web_env: WebEnv) -> None:
+    fp = web_env.client()
+    link = web_env.path()
+    fp.post(link, data={"csrf": csrf_of(fp.get(link).text), "action": "sent", "note": "listo"})
     officer = web_env.client()
     login(officer)
-    assert officer.get("/outbox").status_code == 200
+    outbox = officer.get("/outbox")
+    assert "acknowledgement" in outbox.text
+    preview_url = "/outbox/" + outbox.text.split('href="/outbox/')[1].split('"')[0]
+    preview = officer.get(preview_url)
+    assert preview.status_code == 200
+    assert "Subject:" in preview.text
+    assert "Matriz de integración" in preview.text
     matrix = officer.get("/matrix").text
     url = "/calendar/HN/" + matrix.split("/calendar/HN/")[1].split('"')[0]
     feed = web_env.client().get(url)
