@@ -63,6 +63,8 @@ class MatrixPage:
     total: int
     offset: int
     limit: int
+    #: Owners (columns) over all column pages.
+    total_owners: int = 0
 
 
 def matrix_page(
@@ -74,10 +76,14 @@ def matrix_page(
     code: str | None = None,
     offset: int = 0,
     limit: int = 25,
+    owner_offset: int = 0,
+    owner_limit: int = 40,
 ) -> MatrixPage:
     """One page of the matrix, chosen and ordered in SQL (by the commitment's date, then id).
 
-    Only the page's assignments leave the database, as plain tuples; a
+    Owners are paged too (``owner_offset``/``owner_limit``), in the order of
+    :func:`status_matrix`'s columns. Only the page's assignments leave the
+    database, as plain tuples; a
     ``code`` filter keeps commitments with at least one assignment in that
     state (the cells then show each owner's current occurrence, filtered
     again by :func:`followup.store.status.build_matrix`'s caller).
@@ -103,6 +109,13 @@ def matrix_page(
         )
         commitments = session.exec(page_stmt).all()
         ids = [c.id for c in commitments]
+        order = (col(Party.member).desc(), col(Party.kind), col(Party.code))
+        if owner:
+            columns = [owner]
+            total_owners = 1
+        else:
+            total_owners = session.exec(select(func.count()).select_from(Party)).one()
+            columns = list(session.exec(select(Party.code).order_by(*order).offset(owner_offset).limit(owner_limit)))
         stmt = sa.select(
             col(Assignment.id),
             col(Assignment.commitment_id),
@@ -110,9 +123,7 @@ def matrix_page(
             col(Assignment.occurrence),
             col(Assignment.state),
             col(Assignment.due_date),
-        ).where(col(Assignment.commitment_id).in_(ids))
-        if owner:
-            stmt = stmt.where(col(Assignment.party_code) == owner)
+        ).where(col(Assignment.commitment_id).in_(ids), col(Assignment.party_code).in_(columns))
         found = cast("list[tuple[int | None, str, str, str, str, date]]", session.execute(stmt).all())
         assignment_ids = [a for a, *_rest in found if a is not None]
         replies: dict[int, int] = {}
@@ -127,13 +138,11 @@ def matrix_page(
             )
         used = {party for _a, _c, party, *_rest in found}
         parties = session.exec(
-            select(Party.code, Party.name_en)
-            .where(col(Party.code).in_(used))
-            .order_by(col(Party.member).desc(), Party.kind, Party.code)
+            select(Party.code, Party.name_en).where(col(Party.code).in_(used)).order_by(*order)
         ).all()
     views = [
         AssignmentView(aid or 0, cid, party, occ, state, due, replies.get(aid or 0, 0))
         for aid, cid, party, occ, state, due in found
     ]
     rows = [(c.id, c.title_en, rule_text(c)) for c in commitments]
-    return MatrixPage(build_matrix(rows, list(parties), views, today), total, offset, limit)
+    return MatrixPage(build_matrix(rows, list(parties), views, today), total, offset, limit, total_owners)

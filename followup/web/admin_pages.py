@@ -49,8 +49,9 @@ from followup.web.security import sign
 
 CELL_CODES = ("overdue", "due_today", "due_soon", "pending", "extended", "submitted", "confirmed", "waived")
 OUTBOX_DAYS = 7
-#: Commitments per page of the matrix.
+#: Commitments (rows) and owners (columns) per page of the matrix.
 PAGE_ROWS = 25
+PAGE_COLUMNS = 40
 Handler = Callable[[Request, WebState, CurrentUser], Coroutine[Any, Any, Response]]
 
 
@@ -133,23 +134,29 @@ async def _matrix(request: Request, web: WebState, user: CurrentUser) -> Respons
         writer = csv.writer(buf)
         writer.writerow(["commitment_id", "title", "due_rule", *[c for c, _ in matrix.owners]])
         for row in rows:
-            writer.writerow(
-                [row.commitment_id, row.title, row.due_rule, *[row.cells[c].label if c in row.cells else ""
-                                                               for c, _ in matrix.owners]]
-            )  # fmt: skip
+            labels = [row.cells[c].label if c in row.cells else "" for c, _ in matrix.owners]
+            writer.writerow([row.commitment_id, row.title, row.due_rule, *labels])
         return Response(
             buf.getvalue(),
             media_type="text/csv; charset=utf-8",
             headers={"content-disposition": f'attachment; filename="status-{today.isoformat()}.csv"'},
         )
-    page_number = max(1, int(q.get("page", "1")) if q.get("page", "1").isdigit() else 1)
-    page = load_matrix_page(web.engine, today, owner=owner or None, commitment=commitment or None, code=code or None,
-                       offset=(page_number - 1) * PAGE_ROWS, limit=PAGE_ROWS)  # fmt: skip
+    page_number = int(q["page"]) if q.get("page", "").isdigit() and int(q["page"]) > 0 else 1
+    column_page = int(q["cols"]) if q.get("cols", "").isdigit() and int(q["cols"]) > 0 else 1
+    page = load_matrix_page(
+        web.engine,
+        today,
+        owner=owner or None,
+        commitment=commitment or None,
+        code=code or None,
+        offset=(page_number - 1) * PAGE_ROWS,
+        limit=PAGE_ROWS,
+        owner_offset=(column_page - 1) * PAGE_COLUMNS,
+        owner_limit=PAGE_COLUMNS,
+    )
     matrix = page.matrix
     rows = filtered_rows(matrix, commitment=commitment, state=state, overdue=overdue)
-    with Session(web.engine) as session:
-        owners = [(p.code, p.name_en) for p in session.exec(select(Party).order_by(Party.code)).all()]
-        commitments = [(c.id, c.title_en) for c in session.exec(select(Commitment).order_by(Commitment.id)).all()]
+    owners, commitments = _choices(web)
     summary = []
     for party, name in matrix.owners:
         counts: dict[str, int] = {}
@@ -162,8 +169,10 @@ async def _matrix(request: Request, web: WebState, user: CurrentUser) -> Respons
     for row in rows:
         for cell in row.cells.values():
             totals[cell.code] = totals.get(cell.code, 0) + 1
-    query = {k: ("1" if v is True else v) for k, v in filters.items() if v}
+    query: dict[str, str | int] = {k: ("1" if v is True else str(v)) for k, v in filters.items() if v}
     pages = max(1, -(-page.total // PAGE_ROWS))
+    column_pages = max(1, -(-page.total_owners // PAGE_COLUMNS))
+    at = {**query, "page": page_number, "cols": column_page}
     values = {
         **_base(web, user, "matrix"),
         "matrix": matrix,
@@ -174,18 +183,30 @@ async def _matrix(request: Request, web: WebState, user: CurrentUser) -> Respons
         "cell_codes": CELL_CODES,
         "summary": summary,
         "counts": [(k, totals[k]) for k in CELL_CODES if k in totals],
-        "calendars": calendar_urls(web),
+        "calendars": calendar_urls(web, [party for party, _name in matrix.owners]),
         "csv_url": "/matrix?" + urlencode({**query, "format": "csv"}),
         "page": page_number,
         "pages": pages,
         "total": page.total,
-        "prev_url": "/matrix?" + urlencode({**query, "page": page_number - 1}) if page_number > 1 else "",
-        "next_url": "/matrix?" + urlencode({**query, "page": page_number + 1}) if page_number < pages else "",
+        "prev_url": "/matrix?" + urlencode({**at, "page": page_number - 1}) if page_number > 1 else "",
+        "next_url": "/matrix?" + urlencode({**at, "page": page_number + 1}) if page_number < pages else "",
+        "column_page": column_page,
+        "column_pages": column_pages,
+        "left_url": "/matrix?" + urlencode({**at, "cols": column_page - 1}) if column_page > 1 else "",
+        "right_url": "/matrix?" + urlencode({**at, "cols": column_page + 1}) if column_page < column_pages else "",
     }
     return web.page("matrix.html", values)
 
 
 matrix_page = signed_in(_matrix)
+
+
+def _choices(web: WebState) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(code, name) of every owner and (id, title) of every commitment, for the filter lists."""
+    with Session(web.engine) as session:
+        owners = list(session.exec(select(Party.code, Party.name_en).order_by(Party.code)).all())
+        commitments = list(session.exec(select(Commitment.id, Commitment.title_en).order_by(Commitment.id)).all())
+    return owners, commitments
 
 
 async def _home(request: Request, web: WebState, user: CurrentUser) -> Response:
@@ -413,10 +434,9 @@ outbox_preview = signed_in(_outbox_preview)
 
 
 async def _archive(request: Request, web: WebState, user: CurrentUser) -> Response:
+    owners, commitments = _choices(web)
     with Session(web.engine) as session:
         files = session.exec(select(ArchiveFile).order_by(col(ArchiveFile.received_at).desc()).limit(500)).all()
-        owners = [(p.code, p.name_en) for p in session.exec(select(Party).order_by(Party.code)).all()]
-        commitments = [(c.id, c.title_en) for c in session.exec(select(Commitment).order_by(Commitment.id)).all()]
     return web.page(
         "archive.html", {**_base(web, user, "archive"), "files": files, "owners": owners, "commitments": commitments}
     )
@@ -490,7 +510,5 @@ async def calendar_feed(request: Request) -> Response:
     return Response(feed, media_type="text/calendar; charset=utf-8", headers={"cache-control": "private, max-age=300"})
 
 
-def calendar_urls(web: WebState) -> list[tuple[str, str]]:
-    with Session(web.engine) as session:
-        codes = [p.code for p in session.exec(select(Party).order_by(Party.code)).all()]
+def calendar_urls(web: WebState, codes: list[str]) -> list[tuple[str, str]]:
     return [(code, f"/calendar/{code}/{calendar_key(web, code)}.ics") for code in codes]
