@@ -51,7 +51,9 @@ CELL_CODES = ("overdue", "due_today", "due_soon", "pending", "extended", "submit
 OUTBOX_DAYS = 7
 #: Commitments (rows) and owners (columns) per page of the matrix.
 PAGE_ROWS = 25
-PAGE_COLUMNS = 40
+PAGE_COLUMNS = 20
+#: Longer filter lists become text fields.
+MAX_CHOICES = 100
 Handler = Callable[[Request, WebState, CurrentUser], Coroutine[Any, Any, Response]]
 
 
@@ -201,12 +203,18 @@ async def _matrix(request: Request, web: WebState, user: CurrentUser) -> Respons
 matrix_page = signed_in(_matrix)
 
 
-def _choices(web: WebState) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """(code, name) of every owner and (id, title) of every commitment, for the filter lists."""
+def _choices(web: WebState) -> tuple[list[tuple[str, str]] | None, list[tuple[str, str]] | None]:
+    """(code, name) of every owner and (id, title) of every commitment for the filter lists.
+
+    None for a list longer than :data:`MAX_CHOICES`: the page then offers a
+    text field, which serves a reader better than a list of a thousand.
+    """
     with Session(web.engine) as session:
-        owners = list(session.exec(select(Party.code, Party.name_en).order_by(Party.code)).all())
-        commitments = list(session.exec(select(Commitment.id, Commitment.title_en).order_by(Commitment.id)).all())
-    return owners, commitments
+        owners = list(session.exec(select(Party.code, Party.name_en).order_by(Party.code).limit(MAX_CHOICES + 1)))
+        commitments = list(
+            session.exec(select(Commitment.id, Commitment.title_en).order_by(Commitment.id).limit(MAX_CHOICES + 1))
+        )
+    return (owners if len(owners) <= MAX_CHOICES else None), (commitments if len(commitments) <= MAX_CHOICES else None)
 
 
 async def _home(request: Request, web: WebState, user: CurrentUser) -> Response:

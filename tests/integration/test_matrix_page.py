@@ -58,6 +58,8 @@ def test_pages_of_the_matrix(tmp_path: Path) -> None:
     assert first.total == 7
     assert [r.commitment_id for r in first.matrix.rows] == ["c6", "c5", "c4"]  # earliest due first
     assert [code for code, _ in first.matrix.owners] == ["HN", "SV"]
+    columns = matrix_page(engine, TODAY, owner_offset=1, owner_limit=1)
+    assert ([code for code, _ in columns.matrix.owners], columns.total_owners) == (["SV"], 2)
     last = matrix_page(engine, TODAY, offset=6, limit=3)
     assert [r.commitment_id for r in last.matrix.rows] == ["c0"]
     only = matrix_page(engine, TODAY, owner="SV", code="submitted")
