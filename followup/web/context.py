@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -44,7 +44,6 @@ class WebState:
     #: Failed logins, per client address and per account.
     login_limiter: RateLimiter
     brand: str = "followup"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def create(cls, settings: Settings, engine: Engine, clock: Clock, secret: bytes) -> WebState:
