@@ -164,7 +164,10 @@ def _ingest_chunk(
     archivable = [
         i.result.inbound_id
         for i in todo
-        if i.result.verified and i.result.assignment_ids and i.understood is not None and i.understood.attachments
+        if i.result.verified
+        and i.result.assignment_ids
+        and i.understood is not None
+        and any(not a.inline for a in i.understood.attachments)
     ]
     if archivable:
         try:

@@ -12,6 +12,7 @@ import unicodedata
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 #: Bytes read from the start of a file to recognise it.
 HEAD_BYTES = 64 * 1024
@@ -82,12 +83,18 @@ def _looks_tabular(head: bytes) -> bool:
 def sniff_file(path: Path, name: str = "") -> Sniffed:
     """The kind of the file at ``path``, looking inside ZIP containers for OOXML and ODF."""
     with path.open("rb") as fh:
-        head = fh.read(HEAD_BYTES)
-    found = sniff_bytes(head, name)
+        return sniff_stream(fh, name)
+
+
+def sniff_stream(fh: IO[bytes], name: str = "") -> Sniffed:
+    """The kind of a seekable binary stream's content (read from its start)."""
+    fh.seek(0)
+    found = sniff_bytes(fh.read(HEAD_BYTES), name)
     if found.kind != "zip":
         return found
     try:
-        with zipfile.ZipFile(path) as archive:
+        fh.seek(0)
+        with zipfile.ZipFile(fh) as archive:
             names = archive.namelist()
             if names and names[0] == "mimetype":
                 info = archive.getinfo("mimetype")
