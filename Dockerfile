@@ -23,9 +23,12 @@ ENV FOLLOWUP_HOME=/app \
     FOLLOWUP_DATABASE_URL=sqlite:////data/followup.db \
     FOLLOWUP_MAIL__MAILDIR=/data/maildir \
     FOLLOWUP_SIGNING_KEY_PATH=/data/signing.key \
+    FOLLOWUP_WEB__ARCHIVE_DIR=/data/archive \
     PYTHONUNBUFFERED=1
 USER followup
 VOLUME ["/data"]
+# The web pages, when enabled with FOLLOWUP_WEB__ENABLED=true and FOLLOWUP_WEB__HOST=0.0.0.0.
+EXPOSE 8080
 HEALTHCHECK --interval=60s --timeout=10s --start-period=20s --retries=3 CMD ["followup", "check"]
 # Migrate (idempotent), then run the daemon in the foreground.
 CMD ["sh", "-c", "followup init && followup run"]

@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck pytest bench dovecot clean help
+.PHONY: run test lint typecheck pytest bench dovecot chromium clean help
 
 help:
 	@echo "make run        install the runtime into .venv and start the daemon on the demo data (SQLite, Maildir)"
@@ -54,7 +54,18 @@ dovecot:
 	  echo "could not install dovecot-imapd: IMAP tests will skip"; \
 	else echo "dovecot is not installed and cannot be installed here: IMAP tests will skip"; fi
 
-pytest: $(DEV_STAMP) dovecot
+# Debian's Chromium drives the browser test (through Playwright, never its own
+# browser download). Installed like Dovecot; otherwise that test skips visibly.
+chromium:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing chromium for the browser test"; \
+	  (apt-get install -y -q chromium >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)) || \
+	  echo "could not install chromium: the browser test will skip"; \
+	else echo "chromium is not installed and cannot be installed here: the browser test will skip"; fi
+
+pytest: $(DEV_STAMP) dovecot chromium
 	$(BIN)/pytest
 
 test: lint typecheck pytest

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench import ingest, send, tick
+from bench import ingest, send, tick, web
 from bench.common import Figure, Outcome
 from bench.sink import PostfixSink
 
@@ -52,6 +52,11 @@ def _ingest(options: Options, log: Callable[[str], None]) -> Outcome:
     return ingest.run(n, options.repeats or (1 if options.quick else 3), log)
 
 
+def _web(options: Options, log: Callable[[str], None]) -> Outcome:
+    sizes = tick.QUICK if options.quick else tick.FULL
+    return web.run(sizes.large, sizes.due, sizes.parties, options.repeats or (5 if options.quick else 40), log)
+
+
 # ----------------------------------------------------------------------------------------------------
 # The registry. Add a benchmark by writing ``bench/<name>.py`` with a ``run(...) -> Outcome`` and one
 # entry here; ``--only`` and the summary table pick it up.
@@ -72,6 +77,11 @@ BENCHMARKS: dict[str, Benchmark] = {
         "tick",
         f"one dispatch tick, 1M vs 10k assignments, 1k due (target <= {tick.TARGET_RATIO:g}x)",
         _tick,
+    ),
+    "web": Benchmark(
+        "web",
+        f"the matrix page on 1M assignments, one owner and unfiltered (target p95 <= {web.TARGET_P95 * 1000:.0f} ms)",
+        _web,
     ),
 }
 

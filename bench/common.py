@@ -28,6 +28,7 @@ def bench_settings(workdir: Path, database: Path, smtp_port: int, **overrides: M
         "signing_key_path": str(workdir / "signing.key"),
         "smtp": {"host": "127.0.0.1", "port": smtp_port, "security": "none"},
         "mail": {"maildir": str(workdir / "maildir")},
+        "web": {"archive_dir": str(workdir / "archive")},
     }
     for section, more in overrides.items():
         values[section] = {**values.get(section, {}), **more}

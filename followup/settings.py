@@ -144,6 +144,34 @@ class DigestSettings(_Section):
     upcoming_days: int = Field(default=14, ge=1, le=90)
 
 
+#: Kinds of upload accepted by default (see :mod:`followup.inbound.sniff`).
+DEFAULT_UPLOAD_KINDS = ("pdf", "doc", "docx", "xls", "xlsx", "odt", "ods", "csv", "zip")
+
+
+class WebSettings(_Section):
+    #: Serve the web pages from ``followup run`` too (``followup web`` always serves them).
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    #: Public address of the pages, e.g. ``https://followup.example.org``. Empty: emails carry no links.
+    base_url: str = Field(default="", pattern=r"^(https?://[^\s/?#]+(/[^\s?#]*)?)?$")
+    #: Addresses of reverse proxies whose X-Forwarded-* headers are honoured (none by default).
+    trusted_proxies: tuple[str, ...] = ()
+    #: Header a trusted proxy sets to the authenticated user's email (empty: log in with a password).
+    proxy_user_header: str = ""
+    upload_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    allowed_kinds: tuple[str, ...] = DEFAULT_UPLOAD_KINDS
+    #: Where submitted files are kept, content-addressed by SHA-256.
+    archive_dir: Path = Path("var/archive")
+    #: Days after the due date during which an item's link keeps working.
+    link_days: int = Field(default=90, ge=1, le=3650)
+    #: Requests allowed per client address (and per item link) per minute.
+    requests_per_minute: int = Field(default=60, ge=1)
+    #: Failed logins allowed per address (and per account) per 15 minutes.
+    login_attempts: int = Field(default=5, ge=1)
+    session_hours: int = Field(default=12, ge=1, le=24 * 30)
+
+
 class LogSettings(_Section):
     format: Literal["text", "json"] = "text"
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -175,6 +203,7 @@ class Settings(_Section):
     replies: RepliesSettings = RepliesSettings()
     digest: DigestSettings = DigestSettings()
     log: LogSettings = LogSettings()
+    web: WebSettings = WebSettings()
 
     @property
     def uses_smtp(self) -> bool:
@@ -265,6 +294,11 @@ def _split_lists(data: dict[str, Any]) -> dict[str, Any]:
         for key in ("meeting_round_days", "meeting_round_kinds"):
             if isinstance(sched.get(key), str):
                 sched[key] = [p.strip() for p in sched[key].split(",") if p.strip()]
+    web = data.get("web")
+    if isinstance(web, dict):
+        for key in ("trusted_proxies", "allowed_kinds"):
+            if isinstance(web.get(key), str):
+                web[key] = [p.strip() for p in web[key].split(",") if p.strip()]
     return data
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from followup.clock import FixedClock
 from followup.store.db import make_engine, migrate
 
-pytest_plugins = ["tests.smtp_server", "tests.dovecot"]
+pytest_plugins = ["tests.smtp_server", "tests.dovecot", "tests.web_app"]
 
 POSTGRES_URL = os.environ.get("FOLLOWUP_TEST_POSTGRES_URL", "")
 IN_CI = os.environ.get("CI", "").lower() == "true"

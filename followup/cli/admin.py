@@ -63,8 +63,9 @@ def check() -> None:
 def run() -> None:
     """Run the daemon: dispatch tick, occurrences, weekly digest and (with IMAP) the inbox poll.
 
-    Jobs are rebuilt from the settings at start. SIGINT/SIGTERM finish
-    in-flight work, release claims and exit 0.
+    Jobs are rebuilt from the settings at start; with web.enabled the web
+    pages are served too. SIGINT/SIGTERM finish in-flight work, release
+    claims and exit 0.
     """
     import asyncio
 
@@ -87,9 +88,19 @@ def run() -> None:
                 await poll_imap(engine, a.settings, clock=a.clock, secret=secret)
 
         daemon = Daemon(a.settings, a.clock, build_jobs(mailer, a.clock, inbox))
+        web_task = None
+        if a.settings.web.enabled:
+            from followup.web.server import address, make_server
+
+            server = make_server(a.settings, engine, a.clock, signing_key(a.settings), embedded=True)
+            web_task = asyncio.create_task(server.serve(), name="web")
+            click.echo(f"web pages at {address(a.settings)}")
 
         async def on_stop() -> None:
             mailer.dispatcher.stop()
+            if web_task is not None:
+                server.should_exit = True
+                await web_task
             await mailer.close()
 
         daemon.on_stop = on_stop

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -18,14 +18,13 @@ from followup.daemon.services import Mailer, send_digest, tick
 from followup.errors import NotFoundError, UsageError
 from followup.outbound.dispatch import Dispatcher, Outgoing
 from followup.outbound.emails.digest import collect_digest
-from followup.outbound.ics import calendar_feed, deadline_entry, meeting_entry
-from followup.outbound.render import KINDS, pick
+from followup.outbound.owner_calendar import deadlines_feed
+from followup.outbound.render import KINDS
 from followup.outbound.signing import signing_key
-from followup.outbound.tokens import reference_tag
 from followup.outbound.transports.base import BaseTransport, Refusals
 from followup.schedule.policy import load_schedule_policies
 from followup.schedule.reminder_rules import DeliveryGroup
-from followup.store.models import OPEN_STATES, Assignment, Commitment, Contact, Meeting, Notification, Party
+from followup.store.models import Assignment, Contact, Meeting, Notification, Party
 
 
 @click.command(name="tick")
@@ -258,57 +257,10 @@ def calendar_command(
 ) -> None:
     """Write an iCalendar feed of open deadlines and meetings (import it in any calendar)."""
     a = app()
-    engine = a.engine()
-    now = a.now(now_text)
-    today = local_date(now, a.settings.secretariat.timezone)
-    tag, domain = a.settings.secretariat.tag, a.settings.mail.domain
-    entries = []
-    with Session(engine) as session:
-        if country and session.get(Party, country) is None:
-            raise NotFoundError(f"no country or organisation {country!r}")
-        stmt = (
-            select(Assignment, Commitment, Party)
-            .join(Commitment, col(Commitment.id) == Assignment.commitment_id)
-            .join(Party, col(Party.code) == Assignment.party_code)
-            .where(
-                col(Commitment.active),
-                col(Assignment.state).in_(OPEN_STATES),
-                Assignment.due_date <= today + timedelta(days=days),
-            )
-            .order_by(col(Assignment.due_date))
-        )
-        if country:
-            stmt = stmt.where(Assignment.party_code == country)
-        for assignment, commitment, party in session.exec(stmt).all():
-            lang = language or party.language
-            assert assignment.id is not None
-            entries.append(
-                deadline_entry(
-                    assignment_id=assignment.id,
-                    due_date=assignment.due_date,
-                    title=pick(lang, commitment.title_en, commitment.title_es),
-                    reference=reference_tag(tag, assignment.id),
-                    owner_name=pick(lang, party.name_en, party.name_es),
-                    language=lang,
-                    domain=domain,
-                )
-            )
-        lang = language or a.settings.secretariat.language
-        for meeting in session.exec(select(Meeting).where(Meeting.end_date >= today - timedelta(days=30))).all():
-            entries.append(
-                meeting_entry(
-                    meeting_id=meeting.id,
-                    start_date=meeting.start_date,
-                    end_date=meeting.end_date,
-                    title=pick(lang, meeting.title_en, meeting.title_es),
-                    place=meeting.place,
-                    domain=domain,
-                )
-            )
-    feed = calendar_feed(entries, now=now, name=f"{tag} deadlines" + (f" — {country}" if country else ""))
+    feed, count = deadlines_feed(a.engine(), a.settings, a.now(now_text), country=country, language=language, days=days)
     if out is not None:
         out.write_bytes(feed)
-        click.echo(f"{len(entries)} event(s) written to {out}")
+        click.echo(f"{count} event(s) written to {out}")
     else:
         click.echo(feed.decode("utf-8"), nl=False)
 

@@ -7,17 +7,16 @@ import json
 from pathlib import Path
 
 import click
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from followup.cli.context import app, now_option
 from followup.cli.output import FORMATS, emit_rows
 from followup.clock import FixedClock
-from followup.errors import NotFoundError, StateError, UsageError
+from followup.daemon.triage import assign_message, dismiss_message, get_message
+from followup.errors import UsageError
 from followup.inbound.inbox import InboxResult, ingest_files, poll_imap
 from followup.outbound.signing import signing_key
-from followup.store.events import record_event
-from followup.store.models import Assignment, InboundMatch, InboundMessage
+from followup.store.models import InboundMatch, InboundMessage
 
 
 def _report(result: InboxResult) -> None:
@@ -127,7 +126,7 @@ def replies(ctx: click.Context, unmatched: bool, assignment_id: int | None, fmt:
 def replies_show(message: int, raw: bool) -> None:
     """Show one inbound message: what was understood, and its text."""
     with Session(app().engine()) as session:
-        m = _get(session, message)
+        m = get_message(session, message)
         if raw:
             click.echo(m.raw.decode("utf-8", errors="replace"), nl=False)
             return
@@ -166,18 +165,7 @@ def replies_show(message: int, raw: bool) -> None:
 def replies_assign(message: int, assignment: int, actor: str, now_text: str | None) -> None:
     """Attach a message waiting in triage to an assignment (state changes stay yours: confirm, extend)."""
     a = app()
-    now = a.now(now_text)
-    with Session(a.engine()) as session:
-        m = _get(session, message)
-        if session.get(Assignment, assignment) is None:
-            raise NotFoundError(f"no assignment {assignment}")
-        if session.get(InboundMatch, (message, assignment)) is None:
-            session.add(InboundMatch(inbound_id=message, assignment_id=assignment))
-        m.triage = "assigned"
-        m.match_method = m.match_method or "manual"
-        session.add(m)
-        record_event(session, now, actor, "reply-assigned", assignment_id=assignment, inbound_id=message)
-        session.commit()
+    assign_message(a.engine(), message, assignment, now=a.now(now_text), actor=actor)
     click.echo(f"message {message} attached to assignment {assignment}")
 
 
@@ -189,24 +177,8 @@ def replies_assign(message: int, assignment: int, actor: str, now_text: str | No
 def replies_dismiss(message: int, note: str, actor: str, now_text: str | None) -> None:
     """Take a message out of triage without attaching it to anything."""
     a = app()
-    now = a.now(now_text)
-    with Session(a.engine()) as session:
-        m = _get(session, message)
-        if m.triage == "dismissed":
-            raise StateError(f"message {message} is already dismissed")
-        m.triage = "dismissed"
-        session.add(m)
-        record_event(session, now, actor, "reply-dismissed", entity="inbound", entity_id=str(message), note=note)
-        session.commit()
+    dismiss_message(a.engine(), message, now=a.now(now_text), actor=actor, note=note)
     click.echo(f"message {message} dismissed")
-
-
-def _get(session: Session, message: int) -> InboundMessage:
-    m = session.get(InboundMessage, message)
-    if m is None:
-        total = session.exec(select(func.count()).select_from(InboundMessage)).one()
-        raise NotFoundError(f"no inbound message {message} ({total} stored; see 'followup replies')")
-    return m
 
 
 commands = [ingest_command, inbox_group, replies]

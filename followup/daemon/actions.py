@@ -1,4 +1,4 @@
-"""State changes made by the secretariat: confirm, waive, extend.
+"""State changes made by the secretariat: confirm, waive, extend, reopen.
 
 Each change writes an event, and cancels the reminders still planned for the
 assignment so nothing goes out after the decision. ``extend`` moves the due
@@ -9,6 +9,7 @@ old date are not sent again).
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -16,7 +17,7 @@ from sqlmodel import Session
 from followup.errors import NotFoundError, StateError
 from followup.schedule.planner import cancel_for_assignment
 from followup.store.events import record_event
-from followup.store.models import Assignment
+from followup.store.models import OPEN_STATES, Assignment
 
 
 def _get(session: Session, assignment_id: int) -> Assignment:
@@ -27,9 +28,9 @@ def _get(session: Session, assignment_id: int) -> Assignment:
 
 
 def set_state(
-    engine: Engine, assignment_id: int, new_state: str, *, now: datetime, actor: str, note: str = ""
+    engine: Engine, assignment_id: int, new_state: str, *, now: datetime, actor: str, note: str = "", **details: Any
 ) -> Assignment:
-    """Move an assignment to confirmed, submitted or waived."""
+    """Move an assignment to confirmed, submitted or waived (``details`` go into the event, e.g. the channel)."""
     with Session(engine, expire_on_commit=False) as session:
         row = _get(session, assignment_id)
         if row.state == new_state:
@@ -44,14 +45,22 @@ def set_state(
         session.add(row)
         cancelled = cancel_for_assignment(session, assignment_id, now)
         record_event(
-            session, now, actor, new_state, assignment_id=assignment_id, previous=old, note=note, cancelled=cancelled
+            session,
+            now,
+            actor,
+            new_state,
+            assignment_id=assignment_id,
+            previous=old,
+            note=note,
+            cancelled=cancelled,
+            **details,
         )
         session.commit()
         return row
 
 
 def extend(
-    engine: Engine, assignment_id: int, new_due: date, *, now: datetime, actor: str, note: str = ""
+    engine: Engine, assignment_id: int, new_due: date, *, now: datetime, actor: str, note: str = "", **details: Any
 ) -> Assignment:
     """Give an assignment a new due date; its reminders re-arm for that date."""
     with Session(engine, expire_on_commit=False) as session:
@@ -80,6 +89,26 @@ def extend(
             new_due=new_due,
             note=note,
             cancelled=cancelled,
+            **details,
         )
+        session.commit()
+        return row
+
+
+def reopen(
+    engine: Engine, assignment_id: int, *, now: datetime, actor: str, note: str = "", **details: Any
+) -> Assignment:
+    """Undo a decision: a submitted, confirmed or waived assignment is open again (pending, or extended)."""
+    with Session(engine, expire_on_commit=False) as session:
+        row = _get(session, assignment_id)
+        if row.state in OPEN_STATES:
+            raise StateError(f"assignment {assignment_id} is already open ({row.state})")
+        old = row.state
+        row.state = "extended" if row.due_date != row.original_due_date else "pending"
+        row.state_changed_at = now
+        if note:
+            row.note = note
+        session.add(row)
+        record_event(session, now, actor, "reopened", assignment_id=assignment_id, previous=old, note=note, **details)
         session.commit()
         return row

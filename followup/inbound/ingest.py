@@ -37,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
 from followup.clock import as_utc, local_date
+from followup.inbound.archive import archive_replies
 from followup.inbound.authresults import failures as auth_failures
 from followup.inbound.classify import AUTOREPLY, BOUNCE, HUMAN, Understanding, understand
 from followup.inbound.matching import Match, SentMessage, decide, sent_messages
@@ -229,6 +230,19 @@ def _interpret_stored(engine: Engine, settings: Settings, fresh: list[_Item], *,
             log.exception("batch interpretation failed; retrying one by one", extra={"event": "inbound.error"})
             for item in todo:
                 _interpret_one_safely(engine, settings, item, now=now, secret=secret)
+    archivable = [
+        i.result.inbound_id
+        for i in todo
+        if i.result.verified
+        and i.result.assignment_ids
+        and i.understood is not None
+        and any(not a.inline for a in i.understood.attachments)
+    ]
+    if archivable:
+        try:
+            archive_replies(engine, settings, [a for a in archivable if a is not None], now)
+        except Exception:  # the reply is stored and acted on; its files can be backfilled later
+            log.exception("could not archive reply attachments", extra={"event": "archive.error"})
     confirmations = [i for i in todo if i.result.changed and i.result.intent == "confirmation"]
     if confirmations:
         planned = plan_acknowledgements(engine, settings, confirmations, now)
@@ -757,25 +771,54 @@ def _own_addresses(settings: Settings) -> set[str]:
     return {settings.mail.from_address.lower(), settings.secretariat.email.lower()}
 
 
+@dataclass(frozen=True)
+class AckRequest:
+    """A confirmation that may deserve a thank-you: from an email reply or a web submission."""
+
+    inbound_id: int
+    sender: str
+    assignment_ids: tuple[int, ...]
+    in_reply_to: str = ""
+    references: tuple[str, ...] = ()
+
+
 def plan_acknowledgements(engine: Engine, settings: Settings, items: Sequence[_Item], now: datetime) -> set[int]:
     """Plan a thank-you for each confirmation, unless it could loop or flood; return the inbound ids."""
+    requests = []
+    for item in items:
+        u = item.understood
+        if u is None or not u.may_answer or item.result.inbound_id is None:
+            continue
+        requests.append(
+            AckRequest(
+                item.result.inbound_id,
+                u.parsed.sender,
+                tuple(item.result.changed),
+                u.parsed.message_id or "",
+                tuple(u.parsed.references[-5:]),
+            )
+        )
+    return plan_acknowledgement_requests(engine, settings, requests, now)
+
+
+def plan_acknowledgement_requests(
+    engine: Engine, settings: Settings, requests: Sequence[AckRequest], now: datetime
+) -> set[int]:
+    """The acknowledgement rule shared by every channel: never to ourselves, at most N an hour per sender."""
     if not settings.replies.acknowledge:
         return set()
     own = _own_addresses(settings)
     reply_prefix = settings.mail.reply_local_part.lower() + "+"
     domain = "@" + settings.mail.domain.lower()
-    wanted: list[_Item] = []
-    for item in items:
-        u = item.understood
-        if u is None or not u.may_answer:
+    wanted: list[AckRequest] = []
+    for request in requests:
+        sender = request.sender.lower()
+        if not sender or sender in own or (sender.endswith(domain) and sender.startswith(reply_prefix)):
             continue
-        sender = u.parsed.sender.lower()
-        if sender in own or (sender.endswith(domain) and sender.startswith(reply_prefix)):
-            continue
-        wanted.append(item)
+        wanted.append(request)
     if not wanted:
         return set()
-    senders = sorted({i.understood.parsed.sender.lower() for i in wanted if i.understood is not None})
+    senders = sorted({r.sender.lower() for r in wanted})
     limit = settings.replies.acknowledgements_per_sender_per_hour
     with Session(engine) as session:
         recent = dict(
@@ -795,19 +838,16 @@ def plan_acknowledgements(engine: Engine, settings: Settings, items: Sequence[_I
         }
     rows: list[dict[str, Any]] = []
     chosen: set[int] = set()
-    for item in wanted:
-        u = item.understood
-        assert u is not None
-        assert item.result.inbound_id is not None
-        sender = u.parsed.sender.lower()
+    for request in wanted:
+        sender = request.sender.lower()
         if recent.get(sender, 0) >= limit:
             log.info("no acknowledgement to %s: %d in the last hour", sender, limit, extra={"event": "ack.limited"})
             continue
         recent[sender] = recent.get(sender, 0) + 1
-        chosen.add(item.result.inbound_id)
+        chosen.add(request.inbound_id)
         rows.append(
             {
-                "dedupe_key": f"ack:{item.result.inbound_id}",
+                "dedupe_key": f"ack:{request.inbound_id}",
                 "kind": "acknowledgement",
                 "assignment_id": None,
                 "contact_id": contacts.get(sender),
@@ -821,10 +861,10 @@ def plan_acknowledgements(engine: Engine, settings: Settings, items: Sequence[_I
                 "lease_owner": "",
                 "created_at": now,
                 "payload": {
-                    "inbound_id": item.result.inbound_id,
-                    "assignment_ids": list(item.result.changed),
-                    "in_reply_to": u.parsed.message_id or "",
-                    "references": list(u.parsed.references[-5:]),
+                    "inbound_id": request.inbound_id,
+                    "assignment_ids": list(request.assignment_ids),
+                    "in_reply_to": request.in_reply_to,
+                    "references": list(request.references),
                 },
             }
         )

@@ -78,6 +78,8 @@ class ItemView:
     #: For the digest: reminders already sent and the last reply received.
     reminders_sent: int = 0
     last_reply_on: date | None = None
+    #: This item's own page for the reader (``BASE/s/<token>``); empty without ``web.base_url``.
+    link: str = ""
 
     @property
     def overdue(self) -> bool:

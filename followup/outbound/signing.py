@@ -26,12 +26,15 @@ MIN_SECRET_BYTES = 16
 
 
 def signing_key(settings: Settings, *, create: bool = True) -> bytes:
-    configured = settings.signing_secret.get_secret_value()
+    return signing_key_from(settings.signing_secret.get_secret_value(), settings.signing_key_file(), create=create)
+
+
+def signing_key_from(configured: str, path: Path, *, create: bool = True) -> bytes:
+    """The key from a configured secret, else from (or into) the key file at ``path``."""
     if configured:
         if len(configured.encode()) < MIN_SECRET_BYTES:
             raise ConfigError(f"setting signing_secret is too short: expected at least {MIN_SECRET_BYTES} characters")
         return configured.encode()
-    path = settings.signing_key_file()
     if path.is_file():
         return _read(path).encode()
     if not create:

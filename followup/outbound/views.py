@@ -40,6 +40,7 @@ def item_view(
     tag: str,
     reminders_sent: int = 0,
     last_reply_on: date | None = None,
+    link: str = "",
 ) -> ItemView:
     assert assignment.id is not None
     return ItemView(
@@ -55,6 +56,7 @@ def item_view(
         original_due_date=assignment.original_due_date if assignment.state == "extended" else None,
         reminders_sent=reminders_sent,
         last_reply_on=last_reply_on,
+        link=link,
     )
 
 

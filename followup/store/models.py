@@ -279,3 +279,46 @@ class Event(SQLModel, table=True):
     entity: str = Field(default="", max_length=32)
     entity_id: str = Field(default="", max_length=128)
     details: dict[str, Any] = _json()
+
+
+ARCHIVE_CHANNELS = ("email", "web")
+WEB_ROLES = ("secretariat", "viewer")
+
+
+class ArchiveFile(SQLModel, table=True):
+    """One submitted file: an upload or an attachment of a matched reply.
+
+    The bytes live once under ``web.archive_dir`` by their SHA-256; several
+    rows may name the same bytes (one file sent for two items, or twice).
+    """
+
+    __tablename__ = "archive_file"
+
+    id: int | None = Field(default=None, primary_key=True)
+    sha256: str = Field(max_length=64, index=True)
+    assignment_id: int = Field(foreign_key="assignment.id", index=True)
+    commitment_id: str = Field(max_length=128, index=True)
+    party_code: str = Field(max_length=16, index=True)
+    contact_id: int | None = Field(default=None, foreign_key="contact.id")
+    inbound_id: int | None = Field(default=None, foreign_key="inbound_message.id", index=True)
+    received_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    channel: str = Field(max_length=8)
+    #: The sender's file name, sanitised; shown and offered on download, never a path.
+    original_name: str = Field(max_length=255)
+    media_type: str = Field(max_length=128)
+    size: int
+
+
+class WebUser(SQLModel, table=True):
+    """A secretariat account for the web pages (argon2 password hash)."""
+
+    __tablename__ = "web_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True, max_length=320)
+    role: str = Field(default="viewer", max_length=16)
+    password_hash: str = ""
+    active: bool = True
+    created_at: datetime | None = _ts()
+    #: Sessions issued before this instant are no longer valid (password changed, user removed).
+    sessions_valid_after: datetime | None = _ts()

@@ -148,3 +148,11 @@ def test_the_registry_names_each_benchmark_and_the_command_line_uses_it(capsys: 
         main(["--only", "nonesuch"])
     assert "invalid choice" in capsys.readouterr().err
     assert Outcome("x", [Figure("x", "y", "z", ok=None)]).met
+
+
+def test_the_web_benchmark_requests_real_pages(tmp_path: Path) -> None:
+    from bench import web
+
+    outcome = web.run(2_000, 20, 20, 2, lambda _line: None, cache_dir=tmp_path)
+    assert len(outcome.figures) == 3
+    assert outcome.figures[0].value.endswith(" ms")

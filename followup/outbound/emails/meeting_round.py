@@ -9,6 +9,7 @@ from followup.clock import local_date
 from followup.errors import PermanentDeliveryError
 from followup.outbound.compose import Mailbox, csv_attachment
 from followup.outbound.emails.base import BuildContext, Draft
+from followup.outbound.links import item_link
 from followup.outbound.render import ItemView, MeetingRoundContext, MeetingView, PartyItems, RoundSummary, pick
 from followup.outbound.views import item_view, party_name, secretariat_view
 from followup.schedule.reminder_rules import DeliveryGroup
@@ -34,7 +35,18 @@ def build_meeting_round(ctx: BuildContext, group: DeliveryGroup, now: datetime) 
             raise PermanentDeliveryError(f"contact {row.contact_id} no longer exists")
         party = rows.party(party_code)
         language = ctx.language(contact.language, party.language)
-        items = [item_view(a, c, p, language=language, today=today, tag=tag) for a, c, p in open_rows]
+        items = [
+            item_view(
+                a,
+                c,
+                p,
+                language=language,
+                today=today,
+                tag=tag,
+                link=item_link(settings, a.id or 0, contact.id, a.original_due_date, a.due_date),
+            )
+            for a, c, p in open_rows
+        ]
         if not items:
             return None
         context = MeetingRoundContext(

@@ -9,6 +9,7 @@ from followup.errors import PermanentDeliveryError
 from followup.outbound.compose import Mailbox, calendar_attachment
 from followup.outbound.emails.base import BuildContext, Draft
 from followup.outbound.ics import calendar_feed, deadline_entry
+from followup.outbound.links import item_link
 from followup.outbound.render import ItemView, ReminderContext, pick
 from followup.outbound.views import item_view, secretariat_view
 from followup.schedule.reminder_rules import DeliveryGroup
@@ -45,8 +46,11 @@ def build_reminder(ctx: BuildContext, group: DeliveryGroup, now: datetime) -> Dr
             continue
         commitment = rows.commitment(assignment.commitment_id)
         owner = rows.party(assignment.party_code)
+        link = item_link(settings, assignment.id or 0, contact.id, assignment.original_due_date, assignment.due_date)
         items.append(
-            item_view(assignment, commitment, owner, language=language, today=today, tag=settings.secretariat.tag)
+            item_view(
+                assignment, commitment, owner, language=language, today=today, tag=settings.secretariat.tag, link=link
+            )
         )
     if not items:
         return None

@@ -1,0 +1,351 @@
+"""The submission archive: every submitted file stored once, by SHA-256, with a row per submission.
+
+Bytes go to ``<archive_dir>/<aa>/<bb>/<sha256>``: the path comes from the
+digest alone, so no file name chosen by a sender ever reaches the
+filesystem. A file arrives either streamed from an upload (written to a
+temporary file while hashed, then renamed into place) or as bytes from an
+email attachment. Rows (:class:`ArchiveFile`) say who sent what for which
+item, when and how.
+"""
+
+from __future__ import annotations
+
+import csv
+import email
+import hashlib
+import io
+import logging
+import secrets
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email.header import decode_header, make_header
+from pathlib import Path
+from typing import IO
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, func, select
+
+from followup.inbound.sniff import Sniffed, safe_name, sniff_file, sniff_stream
+from followup.settings import Settings
+from followup.store.models import ArchiveFile, Assignment, Contact, InboundMatch, InboundMessage
+
+log = logging.getLogger("followup.archive")
+CHUNK = 64 * 1024
+
+
+class TooLarge(Exception):
+    """A file went over the size limit while it was being received."""
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file now in the archive (not yet recorded against any item)."""
+
+    sha256: str
+    size: int
+    original_name: str
+    kind: str
+    media_type: str
+
+
+class Archive:
+    """The folder of archived files."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path_of(self, sha256: str) -> Path:
+        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+            raise ValueError("not a SHA-256 hex digest")
+        return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    def _incoming(self) -> Path:
+        folder = self.root / "incoming"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / secrets.token_hex(16)
+
+    def receive(self, original_name: str, limit: int) -> Receiver:
+        """A writer for one file arriving in pieces; it refuses bytes past ``limit``."""
+        return Receiver(self, self._incoming(), safe_name(original_name), limit)
+
+    def put_bytes(self, data: bytes, original_name: str) -> StoredFile:
+        """Store bytes already in memory (an email attachment); known content is not written again."""
+        name = safe_name(original_name)
+        digest = hashlib.sha256(data).hexdigest()
+        sniffed = sniff_stream(io.BytesIO(data), name)
+        if not self.path_of(digest).exists():
+            receiver = self.receive(name, len(data))
+            receiver.write(data)
+            receiver.finish()
+        return StoredFile(digest, len(data), name, sniffed.kind, sniffed.media_type)
+
+    def _commit(self, temp: Path, digest: str) -> Path:
+        final = self.path_of(digest)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if final.exists():
+            temp.unlink()
+        else:
+            temp.chmod(0o640)
+            temp.replace(final)
+        return final
+
+    def open(self, sha256: str) -> IO[bytes]:
+        return self.path_of(sha256).open("rb")
+
+
+class Receiver:
+    """Hashes and writes one file as it arrives; :meth:`finish` moves it into place."""
+
+    def __init__(self, archive: Archive, temp: Path, original_name: str, limit: int) -> None:
+        self._archive = archive
+        self._temp = temp
+        self._fh: IO[bytes] | None = temp.open("xb")
+        self._hash = hashlib.sha256()
+        self.size = 0
+        self.limit = limit
+        self.original_name = original_name
+        #: What the bytes are, known once the file is closed.
+        self.sniffed: Sniffed | None = None
+
+    def write(self, data: bytes) -> None:
+        assert self._fh is not None
+        self.size += len(data)
+        if self.size > self.limit:
+            self.abort()
+            raise TooLarge(f"{self.original_name} is larger than {self.limit} bytes")
+        self._hash.update(data)
+        self._fh.write(data)
+
+    def abort(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        self._temp.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Every byte has arrived; the file waits for :meth:`finish` (or :meth:`abort`)."""
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+            self.sniffed = sniff_file(self._temp, self.original_name)
+
+    def finish(self) -> StoredFile:
+        """Move the file into the archive under its digest."""
+        self.close()
+        sniffed = self.sniffed
+        assert sniffed is not None
+        digest = self._hash.hexdigest()
+        self._archive._commit(self._temp, digest)
+        return StoredFile(digest, self.size, self.original_name, sniffed.kind, sniffed.media_type)
+
+
+def archive_for(settings: Settings) -> Archive:
+    return Archive(settings.web.archive_dir)
+
+
+def record_files(
+    session: Session,
+    files: Sequence[StoredFile],
+    assignment: Assignment,
+    *,
+    contact_id: int | None,
+    channel: str,
+    now: datetime,
+    inbound_id: int | None = None,
+) -> list[ArchiveFile]:
+    """One archive row per file for ``assignment`` (added to ``session``, committed by the caller)."""
+    assert assignment.id is not None
+    rows = [
+        ArchiveFile(
+            sha256=f.sha256,
+            assignment_id=assignment.id,
+            commitment_id=assignment.commitment_id,
+            party_code=assignment.party_code,
+            contact_id=contact_id,
+            inbound_id=inbound_id,
+            received_at=now,
+            channel=channel,
+            original_name=f.original_name[:255],
+            media_type=f.media_type,
+            size=f.size,
+        )
+        for f in files
+    ]
+    session.add_all(rows)
+    return rows
+
+
+# --------------------------------------------------------------------------- email attachments
+
+
+def attachment_parts(raw: bytes) -> Iterator[tuple[str, bytes]]:
+    """(file name, bytes) of each attached (not inline) part of a raw message.
+
+    The compat32 parser is enough here (names and payloads only) and several
+    times faster than the modern one.
+    """
+    message = email.message_from_bytes(raw)
+    for part in message.walk():
+        if part.is_multipart():
+            continue
+        disposition = part.get_content_disposition()
+        filename = part.get_filename()
+        if disposition != "attachment" and not (filename and disposition != "inline"):
+            continue
+        try:
+            payload = part.get_payload(decode=True)
+        except Exception:  # a broken part is skipped, the message itself stays stored
+            log.warning("an attachment part could not be decoded", extra={"event": "archive.bad_part"})
+            continue
+        if isinstance(payload, bytes) and payload:
+            yield _decoded(filename) if filename else "attachment", payload
+
+
+def _decoded(name: str) -> str:
+    """A file name with any RFC 2047 encoded words decoded (compat32 leaves them as they came)."""
+    try:
+        return str(make_header(decode_header(name)))
+    except (ValueError, LookupError, UnicodeDecodeError):
+        return name
+
+
+def archive_replies(engine: Engine, settings: Settings, inbound_ids: Iterable[int], now: datetime) -> int:
+    """Archive the attachments of matched, verified replies; return how many rows were added.
+
+    Idempotent: a file already archived for the same reply and item is not
+    added again, so the backfill command may run any number of times. Reads
+    what it needs for the whole batch with a few queries.
+    """
+    archive = archive_for(settings)
+    wanted = sorted(set(inbound_ids))
+    added = 0
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        with Session(engine) as session:
+            messages = session.exec(
+                select(InboundMessage).where(col(InboundMessage.id).in_(chunk), col(InboundMessage.verified))
+            ).all()
+            messages = [m for m in messages if m.attachments]
+            if not messages:
+                continue
+            ids = [m.id for m in messages]
+            matched: dict[int, list[Assignment]] = {}
+            for inbound_id, assignment in session.exec(
+                select(InboundMatch.inbound_id, Assignment)
+                .join(Assignment, col(Assignment.id) == col(InboundMatch.assignment_id))
+                .where(col(InboundMatch.inbound_id).in_(ids))
+            ).all():
+                matched.setdefault(inbound_id, []).append(assignment)
+            senders = sorted({m.sender for m in messages if m.sender})
+            contacts = {
+                c.email.lower(): c.id
+                for c in session.exec(select(Contact).where(func.lower(Contact.email).in_(senders))).all()
+            }
+            known = set(
+                session.exec(
+                    select(ArchiveFile.inbound_id, ArchiveFile.sha256, ArchiveFile.assignment_id).where(
+                        col(ArchiveFile.inbound_id).in_(ids)
+                    )
+                ).all()
+            )
+            for message in messages:
+                assert message.id is not None
+                if message.id not in matched:
+                    continue
+                stored = [archive.put_bytes(data, name) for name, data in attachment_parts(message.raw)]
+                for assignment in matched[message.id]:
+                    fresh = [f for f in stored if (message.id, f.sha256, assignment.id) not in known]
+                    rows = record_files(
+                        session,
+                        fresh,
+                        assignment,
+                        contact_id=contacts.get(message.sender.lower()),
+                        channel="email",
+                        now=message.received_at or now,
+                        inbound_id=message.id,
+                    )
+                    added += len(rows)
+            session.commit()
+    return added
+
+
+def backfill(engine: Engine, settings: Settings, now: datetime) -> int:
+    """Archive the attachments of every matched reply already stored."""
+    with Session(engine) as session:
+        ids = list(
+            session.exec(
+                select(InboundMessage.id).where(col(InboundMessage.verified)).order_by(col(InboundMessage.id))
+            ).all()
+        )
+    return archive_replies(engine, settings, [i for i in ids if i is not None], now)
+
+
+# --------------------------------------------------------------------------- listing and export
+
+
+def list_files(
+    session: Session, *, commitment: str | None = None, party: str | None = None, assignment: int | None = None
+) -> list[ArchiveFile]:
+    stmt = select(ArchiveFile)
+    if commitment:
+        stmt = stmt.where(ArchiveFile.commitment_id == commitment)
+    if party:
+        stmt = stmt.where(ArchiveFile.party_code == party.upper())
+    if assignment is not None:
+        stmt = stmt.where(ArchiveFile.assignment_id == assignment)
+    return list(session.exec(stmt.order_by(col(ArchiveFile.received_at), col(ArchiveFile.id))).all())
+
+
+MANIFEST_FIELDS = (
+    "path",
+    "id",
+    "assignment_id",
+    "commitment_id",
+    "party_code",
+    "contact_id",
+    "received_at",
+    "channel",
+    "original_name",
+    "media_type",
+    "size",
+    "sha256",
+)
+
+
+def export_zip(archive: Archive, rows: Sequence[ArchiveFile], out: IO[bytes]) -> int:
+    """Write the files of ``rows`` and a ``manifest.csv`` as a ZIP to ``out``; return the file count.
+
+    Entries are named ``<party>/<commitment>/<id>-<sanitised name>``: never a
+    path a sender chose.
+    """
+    manifest = io.StringIO()
+    writer = csv.writer(manifest)
+    writer.writerow(MANIFEST_FIELDS)
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for row in rows:
+            entry = (
+                f"{safe_name(row.party_code)}/{safe_name(row.commitment_id)}/{row.id}-{safe_name(row.original_name)}"
+            )
+            with archive.open(row.sha256) as src, zf.open(entry, "w") as dst:
+                while chunk := src.read(CHUNK):
+                    dst.write(chunk)
+            writer.writerow(
+                [
+                    entry,
+                    row.id,
+                    row.assignment_id,
+                    row.commitment_id,
+                    row.party_code,
+                    row.contact_id or "",
+                    row.received_at.isoformat(),
+                    row.channel,
+                    row.original_name,
+                    row.media_type,
+                    row.size,
+                    row.sha256,
+                ]
+            )
+        zf.writestr("manifest.csv", manifest.getvalue())
+    return len(rows)
