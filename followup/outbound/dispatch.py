@@ -13,10 +13,11 @@ What holds through crashes, restarts and several daemons:
   reused by every later build, so a copy sent again after a crash carries
   the first try's Message-ID.
 * Leases run on the real clock (``lease_clock``), not on the tick's logical
-  ``now``; they are renewed while a batch is sent, and right before each
-  SMTP transaction a conditional UPDATE checks (and extends) the lease: a
-  worker whose lease lapsed does not send. Two or three daemons on one
-  database therefore send each email once.
+  ``now``; they are renewed while a batch is built and sent, and right
+  before each SMTP transaction a conditional UPDATE checks that the rows are
+  still this worker's (and extends the lease): a worker whose lease lapsed
+  and was taken over does not send. Two or three daemons on one database
+  therefore send each email once.
 * :meth:`Dispatcher.stop` (SIGTERM) stops claiming and building; emails in
   an SMTP transaction finish, everything else this worker holds goes back
   to ``planned``.
@@ -293,6 +294,8 @@ class Dispatcher:
         if not ready:
             return []
         assign_message_ids(self.engine, [(item.ids, item.message.message_id) for item in ready])
+        # Building is synchronous and may outlast a short lease on a busy machine: renew the whole batch.
+        renew_all(self.engine, self.worker_id, self.lease_clock.now(), self.lease_seconds)
         return [asyncio.create_task(self._deliver(item, now, result, sent)) for item in ready]
 
     async def _deliver(self, item: Outgoing, now: datetime, result: TickResult, sent: _SentLedger) -> None:

@@ -143,18 +143,22 @@ def _lease(
 
 
 def renew(engine: Engine, ids: Sequence[int], worker_id: str, at: datetime, lease_seconds: float) -> bool:
-    """Extend ``worker_id``'s lease on ``ids`` from the real time ``at``; False when it lapsed on any of them.
+    """Extend ``worker_id``'s lease on ``ids`` from the real time ``at``; False when any is no longer its own.
 
-    Called right before each SMTP transaction: only a worker whose lease is
-    still running at ``at`` may send, so rows another worker has taken over
-    (after this one stalled past its lease) are never sent twice.
+    Called right before each SMTP transaction: only the worker that still
+    holds the rows may send them. Ownership is what decides, in one
+    conditional UPDATE: a lease that ran out but that nobody took over is
+    still ours (no other worker can have sent those rows), while rows another
+    worker claimed after our lease lapsed carry its name and are never sent
+    by us. The database serialises this UPDATE with the other worker's claim,
+    so exactly one of the two wins.
     """
     at = as_utc(at)
     n = NOTIFICATION
     with engine.begin() as conn:
         changed = conn.execute(
             sa.update(n)
-            .where(n.c.id.in_(ids), n.c.state == "sending", n.c.lease_owner == worker_id, n.c.lease_until > at)
+            .where(n.c.id.in_(ids), n.c.state == "sending", n.c.lease_owner == worker_id)
             .values(lease_until=at + timedelta(seconds=lease_seconds))
             .returning(n.c.id)
         ).all()
@@ -162,13 +166,13 @@ def renew(engine: Engine, ids: Sequence[int], worker_id: str, at: datetime, leas
 
 
 def renew_all(engine: Engine, worker_id: str, at: datetime, lease_seconds: float) -> int:
-    """Extend every lease ``worker_id`` still holds at ``at`` (a heartbeat while a batch is sent)."""
+    """Extend every lease ``worker_id`` still holds (a heartbeat while a batch is built and sent)."""
     at = as_utc(at)
     n = NOTIFICATION
     with engine.begin() as conn:
         changed = conn.execute(
             sa.update(n)
-            .where(n.c.state == "sending", n.c.lease_owner == worker_id, n.c.lease_until > at)
+            .where(n.c.state == "sending", n.c.lease_owner == worker_id)
             .values(lease_until=at + timedelta(seconds=lease_seconds))
             .returning(n.c.id)
         ).all()
