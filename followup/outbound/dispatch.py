@@ -112,7 +112,7 @@ class Dispatcher:
         secret: bytes,
         policies: dict[str, Policy],
         worker_id: str | None = None,
-        batch_size: int = 500,
+        batch_size: int = 100,
         commit_every: int = 50,
         lease_clock: Clock | None = None,
     ) -> None:

@@ -79,10 +79,10 @@ class Followup:
     env: dict[str, str]
 
     def start(self, *args: str, log_name: str = "followup") -> subprocess.Popen[bytes]:
-        log = (self.cwd / f"{log_name}-{uuid.uuid4().hex[:6]}.log").open("wb")
-        return subprocess.Popen(
-            [sys.executable, "-m", "followup", *args], cwd=self.cwd, env=self.env, stdout=log, stderr=log
-        )
+        with (self.cwd / f"{log_name}-{uuid.uuid4().hex[:6]}.log").open("wb") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "followup", *args], cwd=self.cwd, env=self.env, stdout=log, stderr=log
+            )
 
 
 @pytest.fixture
