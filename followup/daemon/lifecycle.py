@@ -14,6 +14,7 @@ closes the rest, and the process exits 0 with no row left ``sending``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
@@ -62,18 +63,29 @@ class Daemon:
                 return
             task: asyncio.Task[object] = asyncio.create_task(spec.func(), name=spec.id)
             self._inflight.add(task)
-            try:
-                await task
-            except asyncio.CancelledError:
-                # Cut short by the stop timeout; the job released its claims on the way out.
-                log.warning("job %s cancelled at shutdown", spec.id, extra={"event": "job.cancelled", "job": spec.id})
-            except Exception:
-                # A failing job must never take the daemon down; it runs again next time.
-                log.exception("job %s failed", spec.id, extra={"event": "job.failed", "job": spec.id})
-            finally:
-                self._inflight.discard(task)
+            task.add_done_callback(lambda done: self._finished(spec, done))
+            # Shielded: APScheduler cancels the jobs it runs when it shuts down; a job in the middle
+            # of sending must instead be stopped (Dispatcher.stop) and given stop_timeout to finish.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.shield(task)
 
         return run
+
+    def _finished(self, spec: JobSpec, task: asyncio.Task[object]) -> None:
+        self._inflight.discard(task)
+        if task.cancelled():
+            # Cut short by the stop timeout; the job released its claims on the way out.
+            log.warning("job %s cancelled at shutdown", spec.id, extra={"event": "job.cancelled", "job": spec.id})
+            return
+        exc = task.exception()
+        if exc is not None:
+            # A failing job must never take the daemon down; it runs again next time.
+            log.error(
+                "job %s failed",
+                spec.id,
+                exc_info=(type(exc), exc, exc.__traceback__),
+                extra={"event": "job.failed", "job": spec.id},
+            )
 
     def stop(self) -> None:
         if self._stopping.is_set():

@@ -293,7 +293,9 @@ class Dispatcher:
         """Store the Message-IDs of ``ready`` (one commit), then start their SMTP transactions."""
         if not ready:
             return []
-        assign_message_ids(self.engine, [(item.ids, item.message.message_id) for item in ready])
+        assign_message_ids(
+            self.engine, [(item.ids, item.message.message_id) for item in ready], worker_id=self.worker_id
+        )
         # Building is synchronous and may outlast a short lease on a busy machine: renew the whole batch.
         renew_all(self.engine, self.worker_id, self.lease_clock.now(), self.lease_seconds)
         return [asyncio.create_task(self._deliver(item, now, result, sent)) for item in ready]

@@ -184,20 +184,28 @@ def assign_message_id(engine: Engine, ids: Sequence[int], message_id: str) -> No
     assign_message_ids(engine, [(ids, message_id)])
 
 
-def assign_message_ids(engine: Engine, emails: Sequence[tuple[Sequence[int], str]]) -> None:
+def assign_message_ids(
+    engine: Engine, emails: Sequence[tuple[Sequence[int], str]], *, worker_id: str | None = None
+) -> None:
     """Record the Message-IDs of several emails (their row ids, their Message-ID) in one transaction.
 
     A dispatcher stores a whole batch's Message-IDs before the first of its
     SMTP transactions: one commit instead of one per email, and still every
-    Message-ID is in the ledger before its email can reach anybody.
+    Message-ID is in the ledger before its email can reach anybody. With
+    ``worker_id``, only rows that worker still holds are written: a worker
+    that lost its rows to another must not overwrite the Message-ID the
+    other one is sending with.
     """
     pairs = [(row_id, message_id) for ids, message_id in emails for row_id in ids]
     n = NOTIFICATION
+    mine = sa.and_(n.c.state == "sending", n.c.lease_owner == worker_id) if worker_id is not None else sa.true()
     with engine.begin() as conn:
         for start in range(0, len(pairs), _IDS_PER_UPDATE):
             chunk = dict(pairs[start : start + _IDS_PER_UPDATE])
             # One UPDATE ... SET message_id = CASE id WHEN ... END per chunk: far cheaper than one per row.
-            conn.execute(sa.update(n).where(n.c.id.in_(list(chunk))).values(message_id=sa.case(chunk, value=n.c.id)))
+            conn.execute(
+                sa.update(n).where(n.c.id.in_(list(chunk)), mine).values(message_id=sa.case(chunk, value=n.c.id))
+            )
 
 
 def record_sent(engine: Engine, ids: Sequence[int], now: datetime) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -72,6 +73,17 @@ def sink() -> Iterator[ThreadedSink]:
 
 
 @dataclass
+class Started:
+    """A ``followup`` process, its log file, and an event set once it logged ``daemon started``."""
+
+    proc: subprocess.Popen[bytes]
+    log: Path
+    ready: threading.Event
+    #: Set once the process's output is all in the log file.
+    closed: threading.Event
+
+
+@dataclass
 class Followup:
     """Starts ``followup`` processes on one database and one SMTP sink, with a short lease."""
 
@@ -79,10 +91,34 @@ class Followup:
     env: dict[str, str]
 
     def start(self, *args: str, log_name: str = "followup") -> subprocess.Popen[bytes]:
-        with (self.cwd / f"{log_name}-{uuid.uuid4().hex[:6]}.log").open("wb") as log:
-            return subprocess.Popen(
-                [sys.executable, "-m", "followup", *args], cwd=self.cwd, env=self.env, stdout=log, stderr=log
-            )
+        return self.launch(*args, log_name=log_name).proc
+
+    def launch(self, *args: str, log_name: str = "followup") -> Started:
+        """Start a process; its output goes to a log file through a thread that watches for readiness."""
+        path = self.cwd / f"{log_name}-{uuid.uuid4().hex[:6]}.log"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "followup", *args],
+            cwd=self.cwd,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        ready, closed = threading.Event(), threading.Event()
+
+        def copy() -> None:
+            assert proc.stdout is not None
+            try:
+                with path.open("wb") as log, proc.stdout:
+                    for line in proc.stdout:
+                        log.write(line)
+                        log.flush()
+                        if b"daemon started" in line:
+                            ready.set()
+            finally:
+                closed.set()
+
+        threading.Thread(target=copy, name=f"log-{log_name}", daemon=True).start()
+        return Started(proc, path, ready, closed)
 
 
 @pytest.fixture
@@ -99,7 +135,7 @@ def followup_cli(crash_db: CrashDb, sink: ThreadedSink, tmp_path: Path) -> Follo
         "FOLLOWUP_SMTP__SECURITY": "none",
         "FOLLOWUP_SCHEDULE__LEASE_SECONDS": "2",
         "FOLLOWUP_SCHEDULE__TICK_SECONDS": "5",
-        "FOLLOWUP_LOG__LEVEL": "WARNING",
+        "FOLLOWUP_LOG__LEVEL": "INFO",
     }
     return Followup(tmp_path, env)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import email
 import random
 import signal
-import subprocess
 from collections import Counter
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
@@ -26,7 +25,7 @@ from followup.schedule.policy import load_schedule_policies
 from followup.settings import load_settings
 from followup.store.models import Notification
 from tests.factories import make_assignment, make_commitment, make_contact, make_party
-from tests.integration.crash.conftest import FIGURES, CrashDb, Followup
+from tests.integration.crash.conftest import FIGURES, CrashDb, Followup, Started
 
 if TYPE_CHECKING:
     from tests.smtp_server import ThreadedSink
@@ -129,13 +128,15 @@ def test_sigterm_during_a_send_finishes_or_releases_and_exits_0(
     crash_db: CrashDb, sink: ThreadedSink, followup_cli: Followup, command: str
 ) -> None:
     ids = seed(crash_db, 60)
-    sink.handler.delay = 0.05  # slow enough that SIGTERM lands mid-storm
+    sink.handler.delay = 0.2  # slow enough that SIGTERM lands mid-storm
     args = ["tick", "--now", NOW.isoformat()] if command == "tick" else ["run"]
-    proc = followup_cli.start(*args, log_name=command)
+    started = followup_cli.launch(*args, log_name=command)
     assert sink.wait_for(5, WAIT)
-    proc.send_signal(signal.SIGTERM)
-    code = proc.wait(WAIT)
-    log = b"".join(p.read_bytes() for p in followup_cli.cwd.glob(f"{command}-*.log")).decode()
+    started.proc.send_signal(signal.SIGTERM)
+    code = started.proc.wait(WAIT)
+    assert started.closed.wait(WAIT)
+    log = started.log.read_text()
+    assert "cancelled at shutdown" not in log  # it stopped, it was not cut short
     assert code == 0, log
     assert "Traceback" not in log
     assert "CancelledError" not in log
@@ -156,16 +157,18 @@ def test_several_daemons_send_each_email_once(
     """A short lease (2 s) and a slow server: the leases must be renewed and checked, not assumed."""
     ids = seed(crash_db, 120)
     sink.handler.delay = 0.03
-    procs: list[subprocess.Popen[bytes]] = []
+    started: list[Started] = []
     for n in range(daemons):
         if stagger and n:
             assert sink.wait_for(20 * n, WAIT)  # the next one starts while the first is mid-storm
-        procs.append(followup_cli.start("run", log_name=f"daemon{n}"))
+        started.append(followup_cli.launch("run", log_name=f"daemon{n}"))
     assert sink.wait_for(len(ids), 2 * WAIT)
-    for proc in procs:
-        proc.send_signal(signal.SIGTERM)
-    for proc in procs:
-        assert proc.wait(WAIT) == 0
+    for daemon in started:
+        assert daemon.ready.wait(WAIT)  # its signal handlers are in place
+        daemon.proc.send_signal(signal.SIGTERM)
+    for daemon in started:
+        assert daemon.proc.wait(WAIT) == 0, daemon.log.read_text()
+        assert "Traceback" not in daemon.log.read_text()
     stuck = states(crash_db, ids).get("sending", 0)
     verify(crash_db, sink, ids, {"run": f"{daemons} daemons" + (" staggered" if stagger else ""),
                                  "database": crash_db.name, "kills": 0, "stuck rows": stuck})  # fmt: skip
