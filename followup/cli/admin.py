@@ -79,7 +79,7 @@ def run() -> None:
     engine = a.engine()
 
     async def main_loop() -> None:
-        mailer = Mailer.create(engine, a.settings)
+        mailer = Mailer.create(engine, a.settings, lease_clock=a.clock)
         inbox = None
         if a.settings.imap.host:
             from followup.inbound.inbox import poll_imap

@@ -46,7 +46,7 @@ def tick_command(now_text: str | None, dry_run: bool) -> None:
 
     async def go() -> None:
         nonlocal failed_all
-        mailer = Mailer.create(engine, a.settings)
+        mailer = Mailer.create(engine, a.settings, lease_clock=a.clock)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, mailer.dispatcher.stop)

@@ -311,7 +311,7 @@ class Dispatcher:
             if not held:
                 result.lost_lease += 1
                 log.warning(
-                    "not sending %s %s: the lease on its rows lapsed (another worker may have them)",
+                    "not sending %s %s: its lease lapsed and another worker took the rows over",
                     item.kind,
                     msg.message_id,
                     extra={"event": "outbox.lease_lost", "kind": item.kind},
