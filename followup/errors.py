@@ -67,13 +67,21 @@ class ImportPlanError(FollowupError):
 
 
 class DeliveryError(FollowupError):
-    """Sending a message failed. ``permanent`` decides retry versus give up."""
+    """Sending a message failed. ``permanent`` decides retry versus give up.
+
+    ``address_refused`` says the server refused the recipient's address
+    itself (550/551/553, enhanced status 5.1.x, to RCPT): only then is the
+    contact's address in doubt. A refusal of the message (552, 554, any 5xx
+    after DATA) fails that one notification and says nothing about the
+    address.
+    """
 
     permanent: bool = False
 
-    def __init__(self, message: str, *, code: int | None = None) -> None:
+    def __init__(self, message: str, *, code: int | None = None, address_refused: bool = False) -> None:
         super().__init__(message)
         self.code = code
+        self.address_refused = address_refused
 
 
 class TransientDeliveryError(DeliveryError, ConnectionError):

@@ -87,10 +87,19 @@ class SmtpSettings(_Section):
     verify_tls: bool = True
     ca_file: Path | None = None
     timeout_seconds: float = Field(default=30.0, gt=0)
+    #: How long to wait for the reply to the final "." of DATA (RFC 5321 4.5.3.2.6: 10 minutes).
+    data_timeout_seconds: float = Field(default=600.0, gt=0)
     max_connections: int = Field(default=4, ge=1, le=64)
-    max_attempts: int = Field(default=6, ge=1, le=50)
+    #: Delivery attempts before a temporarily failing email is given up (``failed``, in the digest,
+    #: ``followup check`` and ``followup outbox retry``). With the defaults below the attempts span
+    #: about 3 days: 60 s doubling to 6 h, then every 6 h.
+    max_attempts: int = Field(default=21, ge=1, le=100)
     retry_base_seconds: float = Field(default=60.0, gt=0)
     retry_max_seconds: float = Field(default=6 * 3600.0, gt=0)
+    #: Circuit breaker: after this many consecutive failures to connect to the relay ...
+    breaker_failures: int = Field(default=3, ge=1)
+    #: ... stop trying it for this long (emails fail fast as temporary failures and are retried).
+    breaker_cooldown_seconds: float = Field(default=300.0, ge=0)
 
 
 class ImapSettings(_Section):
@@ -125,7 +134,7 @@ class ScheduleSettings(_Section):
     #: TOML file with named reminder policies; empty means the bundled one.
     policies_file: Path | None = None
     #: How long a claimed outbox row stays ours before another worker may take it.
-    lease_seconds: int = Field(default=300, ge=10)
+    lease_seconds: int = Field(default=300, ge=2)
 
 
 class RepliesSettings(_Section):

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import threading
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -69,6 +70,14 @@ class RecordingHandler:
     data_replies: deque[str] = field(default_factory=deque)
     #: When set, DATA waits for this event before answering.
     gate: asyncio.Event | None = None
+    #: Faults for the next transactions, one per transaction until empty: ``"drop"`` hangs up in
+    #: the middle of DATA (nothing stored), ``"store-drop"`` stores the message and hangs up
+    #: before answering, ``"slow:<seconds>"`` answers only after that long.
+    data_faults: deque[str] = field(default_factory=deque)
+    #: Seconds every DATA waits before it is answered (a slow server).
+    delay: float = 0.0
+    #: Called with each message as it is stored (from the server's loop).
+    on_message: Callable[[Received], None] | None = None
     #: RSET commands received.
     resets: int = 0
     #: Transactions currently inside DATA, and the most seen at once.
@@ -115,9 +124,17 @@ class RecordingHandler:
         self.active += 1
         self.max_active = max(self.max_active, self.active)
         self._entered.set()
+        fault = self.data_faults.popleft() if self.data_faults else ""
         try:
             if self.gate is not None:
                 await self.gate.wait()
+            slow = float(fault.partition(":")[2]) if fault.startswith("slow:") else self.delay
+            if slow:
+                # A slow server is what this simulates, so here waiting is the point.
+                await asyncio.sleep(slow)
+            if fault == "drop":
+                server.transport.abort()  # type: ignore[union-attr]
+                return "421 dropped"
             if self.data_replies:
                 reply = self.data_replies.popleft()
                 if not reply.startswith("2"):
@@ -126,16 +143,19 @@ class RecordingHandler:
             self.active -= 1
         content = envelope.original_content or b""
         user = session.auth_data.login.decode() if isinstance(session.auth_data, LoginPassword) else None
-        self.messages.append(
-            Received(
-                mail_from=envelope.mail_from or "",
-                rcpt_tos=list(envelope.rcpt_tos),
-                data=content,
-                user=user,
-                tls=session.ssl is not None,
-            )
+        received = Received(
+            mail_from=envelope.mail_from or "",
+            rcpt_tos=list(envelope.rcpt_tos),
+            data=content,
+            user=user,
+            tls=session.ssl is not None,
         )
+        self.messages.append(received)
+        if self.on_message is not None:
+            self.on_message(received)
         self._arrived.set()
+        if fault == "store-drop":
+            server.transport.abort()  # type: ignore[union-attr]
         return "250 2.0.0 OK queued"
 
     async def wait_for(self, count: int, timeout: float = 5.0) -> list[Received]:
@@ -224,6 +244,47 @@ class SmtpServer:
         self._protocols.clear()
         await self._server.wait_closed()
         self._server = None
+
+
+class ThreadedSink:
+    """A :class:`SmtpServer` in its own thread and loop, for tests that drive other processes.
+
+    The test's thread waits for arrivals on a condition (``wait_for``), never by sleeping.
+    """
+
+    def __init__(self, handler: RecordingHandler | None = None) -> None:
+        self.handler = handler or RecordingHandler()
+        self.handler.on_message = self._arrived
+        self._condition = threading.Condition()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="smtp-sink", daemon=True)
+        self._server = SmtpServer(self.handler)
+        self.port = 0
+
+    def __enter__(self) -> ThreadedSink:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._server.start(), self._loop).result(10)
+        self.port = self._server.port
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._server.stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    def _arrived(self, _message: Received) -> None:
+        with self._condition:
+            self._condition.notify_all()
+
+    @property
+    def count(self) -> int:
+        return len(self.handler.messages)
+
+    def wait_for(self, count: int, timeout: float) -> bool:
+        """Wait until ``count`` messages have arrived; False when ``timeout`` ran out first."""
+        with self._condition:
+            return self._condition.wait_for(lambda: len(self.handler.messages) >= count, timeout)
 
 
 @pytest.fixture(scope="session")

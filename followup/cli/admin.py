@@ -26,11 +26,13 @@ def check() -> None:
     Meant for the Docker HEALTHCHECK and for monitoring.
     """
     a = app()
+    from followup.outbound.outbox import failed_count
     from followup.store.db import make_engine
 
     engine = make_engine(a.settings.database_url)
     try:
         current, head = schema_status(engine)
+        failed = failed_count(engine) if current == head else 0
     finally:
         engine.dispose()
     if current != head:
@@ -53,6 +55,12 @@ def check() -> None:
         for language in ("en", "es"):
             renderer.templates(kind, language)
     transport = f"smtp {a.settings.smtp.host}:{a.settings.smtp.port}" if a.settings.uses_smtp else "maildir"
+    if failed:
+        click.echo(
+            f"warning: {failed} notification(s) failed and will not be retried: "
+            "'followup outbox retry --failed' re-queues them",
+            err=True,
+        )
     click.echo(
         f"ok: configuration valid, database at {head}, {len(policies)} reminder policies, "
         f"templates complete, delivery via {transport}"
@@ -64,8 +72,11 @@ def run() -> None:
     """Run the daemon: dispatch tick, occurrences, weekly digest and (with IMAP) the inbox poll.
 
     Jobs are rebuilt from the settings at start; with web.enabled the web
-    pages are served too. SIGINT/SIGTERM finish in-flight work, release
-    claims and exit 0.
+    pages are served too. Several daemons may share one database: each email
+    is sent once, and a resend after a crash carries the first try's
+    Message-ID. SIGINT/SIGTERM stop claiming at once, let SMTP transactions
+    under way finish (up to 60 s), hand back every other claimed email and
+    exit 0.
     """
     import asyncio
 
@@ -77,7 +88,7 @@ def run() -> None:
     engine = a.engine()
 
     async def main_loop() -> None:
-        mailer = Mailer.create(engine, a.settings)
+        mailer = Mailer.create(engine, a.settings, lease_clock=a.clock)
         inbox = None
         if a.settings.imap.host:
             from followup.inbound.inbox import poll_imap
@@ -104,6 +115,7 @@ def run() -> None:
             await mailer.close()
 
         daemon.on_stop = on_stop
+        daemon.on_stopping = mailer.dispatcher.stop
         install_signal_handlers(daemon)
         await daemon.run()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import signal
 from datetime import datetime
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from sqlmodel import Session, col, select
 from followup.cli.context import app, now_option
 from followup.clock import as_utc, local_date
 from followup.daemon.services import Mailer, send_digest, tick
-from followup.errors import NotFoundError, UsageError
+from followup.errors import DeliveryError, NotFoundError, UsageError
 from followup.outbound.dispatch import Dispatcher, Outgoing
 from followup.outbound.emails.digest import collect_digest
 from followup.outbound.owner_calendar import deadlines_feed
@@ -31,16 +32,28 @@ from followup.store.models import Assignment, Contact, Meeting, Notification, Pa
 @now_option
 @click.option("--dry-run", is_flag=True, help="Print what would be sent; change nothing and send nothing.")
 def tick_command(now_text: str | None, dry_run: bool) -> None:
-    """Plan and send everything due at that instant, then exit (for cron and tests)."""
+    """Plan and send everything due at that instant, then exit (for cron and tests).
+
+    Exits 1 when emails were tried and none went out (the relay is down, or
+    every one was refused). SIGINT/SIGTERM stop claiming, let SMTP
+    transactions under way finish and hand back the rest.
+    """
     a = app()
     engine = a.engine()
     now = a.now(now_text)
+    failed_all = ""
 
     async def go() -> None:
-        mailer = Mailer.create(engine, a.settings)
+        nonlocal failed_all
+        mailer = Mailer.create(engine, a.settings, lease_clock=a.clock)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, mailer.dispatcher.stop)
         try:
             result = await tick(mailer, now, dry_run=dry_run)
         finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
             await mailer.close()
         if dry_run:
             for line in result.messages:
@@ -55,8 +68,12 @@ def tick_command(now_text: str | None, dry_run: bool) -> None:
         )
         for code in result.plan.unreachable[:20]:
             click.echo(f"warning: assignment {code} has no usable contact", err=True)
+        if result.nothing_went_out:
+            failed_all = f"nothing went out: {result.failed} failed, {result.retrying} to retry (see the log)"
 
     asyncio.run(go())
+    if failed_all:
+        raise DeliveryError(failed_all)
 
 
 @click.command(name="digest")

@@ -58,9 +58,9 @@ def cli(ctx: click.Context, config_path: Path | None, debug: bool, log_format: s
 
 def _register_commands() -> None:
     """Add every command group's commands to the ``followup`` group."""
-    from followup.cli import admin, data, mail, plan, replies, state, web
+    from followup.cli import admin, data, mail, outbox, plan, replies, state, web
 
-    for module in (admin, data, state, mail, replies, web):
+    for module in (admin, data, state, mail, replies, outbox, web):
         for command in module.commands:
             cli.add_command(command)
     cli.add_command(plan.import_plan)

@@ -2,13 +2,19 @@
 
 Jobs are rebuilt from configuration at every start and kept in memory, so a
 restart, a crash or a second replica loses and duplicates nothing: each job
-reads what is due from the database and claims it before acting. Stopping
-(SIGINT/SIGTERM) lets running jobs finish, then releases any claims.
+reads what is due from the database and claims it before acting.
+
+Stopping (SIGINT/SIGTERM): ``on_stopping`` runs at once (the dispatcher
+stops claiming and starting SMTP transactions), running jobs get
+``stop_timeout`` seconds to finish what is in flight, a job still running
+then is cancelled (it hands back its claims on the way out), ``on_stop``
+closes the rest, and the process exits 0 with no row left ``sending``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
@@ -44,6 +50,8 @@ class Daemon:
     clock: Clock
     jobs: list[JobSpec]
     on_stop: Callable[[], Awaitable[None]] | None = None
+    #: Called as soon as a stop is asked for (from the signal handler): stop taking new work.
+    on_stopping: Callable[[], None] | None = None
     stop_timeout: float = 60.0
     _inflight: set[asyncio.Task[object]] = field(default_factory=set)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
@@ -55,18 +63,36 @@ class Daemon:
                 return
             task: asyncio.Task[object] = asyncio.create_task(spec.func(), name=spec.id)
             self._inflight.add(task)
-            try:
-                await task
-            except Exception:
-                # A failing job must never take the daemon down; it runs again next time.
-                log.exception("job %s failed", spec.id, extra={"event": "job.failed", "job": spec.id})
-            finally:
-                self._inflight.discard(task)
+            task.add_done_callback(lambda done: self._finished(spec, done))
+            # Shielded: APScheduler cancels the jobs it runs when it shuts down; a job in the middle
+            # of sending must instead be stopped (Dispatcher.stop) and given stop_timeout to finish.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.shield(task)
 
         return run
 
+    def _finished(self, spec: JobSpec, task: asyncio.Task[object]) -> None:
+        self._inflight.discard(task)
+        if task.cancelled():
+            # Cut short by the stop timeout; the job released its claims on the way out.
+            log.warning("job %s cancelled at shutdown", spec.id, extra={"event": "job.cancelled", "job": spec.id})
+            return
+        exc = task.exception()
+        if exc is not None:
+            # A failing job must never take the daemon down; it runs again next time.
+            log.error(
+                "job %s failed",
+                spec.id,
+                exc_info=(type(exc), exc, exc.__traceback__),
+                extra={"event": "job.failed", "job": spec.id},
+            )
+
     def stop(self) -> None:
+        if self._stopping.is_set():
+            return
         self._stopping.set()
+        if self.on_stopping is not None:
+            self.on_stopping()
 
     async def run(self) -> None:
         scheduler = AsyncIOScheduler(timezone=UTC)
@@ -102,6 +128,9 @@ class Daemon:
                 _done, pending = await asyncio.wait(set(self._inflight), timeout=self.stop_timeout)
                 for task in pending:
                     task.cancel()
+                if pending:
+                    # Let the cancelled jobs run their cleanup (releasing claims) before we close.
+                    await asyncio.wait(pending, timeout=10.0)
             if self.on_stop is not None:
                 await self.on_stop()
             log.info("daemon stopped", extra={"event": "daemon.stopped"})

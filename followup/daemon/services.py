@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from followup.clock import local_date
+from followup.clock import Clock, local_date
 from followup.outbound.dispatch import Dispatcher, TickResult
 from followup.outbound.signing import signing_key
 from followup.outbound.transports import make_transport
@@ -38,7 +38,10 @@ class Mailer:
     dispatcher: Dispatcher
 
     @classmethod
-    def create(cls, engine: Engine, settings: Settings, transport: Transport | None = None) -> Mailer:
+    def create(
+        cls, engine: Engine, settings: Settings, transport: Transport | None = None, *, lease_clock: Clock | None = None
+    ) -> Mailer:
+        """``lease_clock`` is the real time for outbox leases (the CLI's clock), whatever instant is planned for."""
         transport = transport or make_transport(settings)
         dispatcher = Dispatcher(
             engine,
@@ -46,6 +49,7 @@ class Mailer:
             transport,
             secret=signing_key(settings),
             policies=load_schedule_policies(settings.schedule),
+            lease_clock=lease_clock,
         )
         return cls(engine, settings, transport, dispatcher)
 

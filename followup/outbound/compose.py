@@ -338,11 +338,14 @@ class Composer:
         in_reply_to: str | None = None,
         references: Sequence[str] = (),
         attachments: Sequence[Attachment] = (),
+        message_id: str | None = None,
     ) -> ComposedMessage:
         """Build one message.
 
-        ``notification_id`` signs the Reply-To (``ts+<token>@domain``) so the
-        reply finds its notification; ``assignment_ids`` tag the subject.
+        ``message_id`` is the one this message already has (a resend after a
+        crash, a retry); without it a new one is made. ``notification_id``
+        signs the Reply-To (``ts+<token>@domain``) so the reply finds its
+        notification; ``assignment_ids`` tag the subject.
         """
         if not to:
             raise ValueError("a message needs at least one To recipient")
@@ -356,7 +359,7 @@ class Composer:
                 seen.add(checked.lower())
                 recipients.append(checked)
 
-        message_id = new_message_id(now, self.domain)
+        message_id = _msgid(message_id) or new_message_id(now, self.domain)
         head = [
             _date_header(now),
             self._from,

@@ -5,28 +5,58 @@ One tick is a loop of small units of work: claim a batch from the outbox
 emails (one per contact per day), build each email from the database as it
 is now, store its Message-ID, hand it to the transport, and record the
 result. A failed email is retried with backoff or marked failed; nothing is
-forgotten and nothing goes out twice.
+forgotten.
+
+What holds through crashes, restarts and several daemons:
+
+* An email's Message-ID is made the first time its rows are built and
+  reused by every later build, so a copy sent again after a crash carries
+  the first try's Message-ID.
+* Leases run on the real clock (``lease_clock``), not on the tick's logical
+  ``now``; they are renewed while a batch is built and sent, and right
+  before each SMTP transaction a conditional UPDATE checks that the rows are
+  still this worker's (and extends the lease): a worker whose lease lapsed
+  and was taken over does not send. Two or three daemons on one database
+  therefore send each email once.
+* :meth:`Dispatcher.stop` (SIGTERM) stops claiming and building; emails in
+  an SMTP transaction finish, everything else this worker holds goes back
+  to ``planned``.
+* A recipient refused while others accepted the email is recorded on the
+  rows and in the event log; a temporary refusal gets a follow-up outbox row
+  that sends the same bytes (same Message-ID) to that recipient only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from followup.clock import as_utc
+from followup.clock import Clock, SystemClock, as_utc
 from followup.errors import DeliveryError
 from followup.outbound.compose import ComposedMessage, Composer
 from followup.outbound.emails import build_email
 from followup.outbound.emails.base import BuildContext
 from followup.outbound.emails.lookup import RowCache
-from followup.outbound.outbox import assign_message_ids, claim, record_failure, record_sent, release
+from followup.outbound.outbox import (
+    assign_message_ids,
+    claim,
+    plan_recipient_retry,
+    record_failure,
+    record_refusals,
+    record_sent,
+    release,
+    renew,
+    renew_all,
+    resend_message,
+)
 from followup.outbound.render import Renderer, renderer_for
 from followup.outbound.transports.base import Transport
 from followup.schedule.planner import PlanResult, plan, preview
@@ -37,6 +67,8 @@ from followup.settings import Settings
 from followup.store.models import Event, Notification
 
 log = logging.getLogger("followup.dispatch")
+#: How long a cancelled tick waits for its SMTP transactions to unwind before handing back their rows.
+CANCEL_GRACE_SECONDS = 10.0
 
 
 def worker_name() -> str:
@@ -50,7 +82,14 @@ class TickResult:
     failed: int = 0
     retrying: int = 0
     skipped: int = 0
+    #: Emails not sent because this worker's lease on their rows had lapsed (another worker has them).
+    lost_lease: int = 0
     messages: list[str] = field(default_factory=list)
+
+    @property
+    def nothing_went_out(self) -> bool:
+        """Something was tried and nothing of it was delivered (``tick`` exits non-zero)."""
+        return self.sent == 0 and (self.failed + self.retrying) > 0
 
 
 @dataclass(frozen=True)
@@ -73,8 +112,9 @@ class Dispatcher:
         secret: bytes,
         policies: dict[str, Policy],
         worker_id: str | None = None,
-        batch_size: int = 500,
+        batch_size: int = 100,
         commit_every: int = 50,
+        lease_clock: Clock | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
@@ -87,12 +127,27 @@ class Dispatcher:
         self.composer = Composer(settings.mail, secret=secret, tag=settings.secretariat.tag)
         self.renderer: Renderer = renderer_for(settings.mail.templates_dir)
         self.window = SendWindow.from_settings(settings.schedule)
+        #: The real time, for leases: a tick's ``now`` is the instant it plans for, which may be
+        #: minutes old (a long tick) or any instant at all (``--now``); a lease must not be.
+        self.lease_clock: Clock = lease_clock or SystemClock()
+        self.lease_seconds = float(settings.schedule.lease_seconds)
+        #: At most this many SMTP transactions at once; the lease is checked inside the slot,
+        #: right before the transaction, so waiting for a slot cannot outlast it.
+        self._slots = asyncio.Semaphore(settings.smtp.max_connections)
         self._stopping = False
         #: Render in this language instead of the reader's (``followup preview --language``).
         self.language_override: str | None = None
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
     def stop(self) -> None:
-        """Finish the email in hand, claim nothing more."""
+        """Claim nothing more, start no new SMTP transaction; those under way finish.
+
+        Rows claimed but not sent are released when the running tick returns.
+        Safe to call from a signal handler (it only sets a flag).
+        """
         self._stopping = True
 
     async def tick(self, now: datetime, *, dry_run: bool = False) -> TickResult:
@@ -104,16 +159,44 @@ class Dispatcher:
         result.plan = await asyncio.to_thread(plan, self.engine, now, self.settings, self.policies)
         for problem in result.plan.problems:
             log.warning("%s", problem, extra={"event": "plan.problem"})
-        while not self._stopping:
-            rows = await asyncio.to_thread(
-                claim, self.engine, now, self.worker_id, self.batch_size, self.settings.schedule.lease_seconds
-            )
-            if not rows:
-                break
-            await self._send_batch(rows, now, result)
+        heartbeat = asyncio.create_task(self._heartbeat(), name="lease-heartbeat")
+        try:
+            while not self._stopping:
+                rows = await asyncio.to_thread(
+                    claim,
+                    self.engine,
+                    now,
+                    self.worker_id,
+                    self.batch_size,
+                    self.lease_seconds,
+                    at=self.lease_clock.now(),
+                    max_attempts=self.settings.smtp.max_attempts,
+                )
+                if not rows:
+                    break
+                await self._send_batch(rows, now, result)
+        except BaseException:
+            # Cancelled (the daemon's stop timeout ran out) or broken: hand back what we hold.
+            heartbeat.cancel()
+            self._release()
+            raise
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
         if self._stopping:
-            await asyncio.to_thread(release, self.engine, self.worker_id)
+            await asyncio.to_thread(self._release)
         return result
+
+    def _release(self) -> None:
+        released = release(self.engine, self.worker_id)
+        if released:
+            log.info("released %d claimed row(s)", released, extra={"event": "outbox.released"})
+
+    async def _heartbeat(self) -> None:
+        """Renew this worker's leases every third of a lease while the tick runs."""
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            await asyncio.to_thread(renew_all, self.engine, self.worker_id, self.lease_clock.now(), self.lease_seconds)
 
     def _dry_run(self, now: datetime) -> TickResult:
         """What would go out at ``now``: due rows already planned plus what planning would add."""
@@ -143,7 +226,10 @@ class Dispatcher:
         """
         sent = _SentLedger(self.engine, now, result, flush_every=self.commit_every)
         deliveries: list[asyncio.Task[None]] = []
+        resends = [r for r in rows if resend_message(r) is not None]
+        rows = [r for r in rows if resend_message(r) is None]
         try:
+            deliveries += self._launch([_resend_outgoing(r) for r in resends], now, result, sent)
             with Session(self.engine) as session:
                 cache = RowCache(session)
                 # Everything the batch's emails need, a few queries in all rather than a few per email.
@@ -153,6 +239,8 @@ class Dispatcher:
                 cache.preload_items([r for g in groups if g.rows[0].kind in REMINDER_KINDS for r in g.items])
                 ready: list[Outgoing] = []
                 for group in groups:
+                    if self._stopping:
+                        break
                     built = self._build_or_fail(group, cache, now, result)
                     if built is not None:
                         ready.append(built)
@@ -162,19 +250,23 @@ class Dispatcher:
                     if deliveries:
                         await asyncio.sleep(0)
                 deliveries += self._launch(ready, now, result, sent)
-            outcomes = await asyncio.gather(*deliveries, return_exceptions=True)
+            if deliveries:
+                # Not gather(): a cancelled tick must get control back even if a transaction will not end.
+                await asyncio.wait(deliveries)
         except BaseException as exc:
-            # Emails already handed over finish (they are in the ledger); a cancelled tick cancels them.
+            # Emails already handed over finish (they are in the ledger); a cancelled tick cancels them,
+            # and waits for them a bounded time: the caller then releases the rows they held.
             if isinstance(exc, asyncio.CancelledError):
                 for task in deliveries:
                     task.cancel()
-            await asyncio.gather(*deliveries, return_exceptions=True)
+            if deliveries:
+                await asyncio.wait(deliveries, timeout=CANCEL_GRACE_SECONDS)
             raise
         finally:
             sent.flush()
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
+        for task in deliveries:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
 
     def _build_or_fail(
         self, group: DeliveryGroup, cache: RowCache, now: datetime, result: TickResult
@@ -183,7 +275,7 @@ class Dispatcher:
         try:
             built = self.build(group, cache, now)
         except DeliveryError as exc:
-            self._fail(group.ids, now, str(exc), permanent=exc.permanent, result=result)
+            self._fail(group.ids, now, str(exc), error=exc, result=result)
             return None
         except Exception as exc:
             # A template or data bug: keep the rows, say why, never crash the daemon.
@@ -201,25 +293,55 @@ class Dispatcher:
         """Store the Message-IDs of ``ready`` (one commit), then start their SMTP transactions."""
         if not ready:
             return []
-        assign_message_ids(self.engine, [(item.ids, item.message.message_id) for item in ready])
+        assign_message_ids(
+            self.engine, [(item.ids, item.message.message_id) for item in ready], worker_id=self.worker_id
+        )
+        # Building is synchronous and may outlast a short lease on a busy machine: renew the whole batch.
+        renew_all(self.engine, self.worker_id, self.lease_clock.now(), self.lease_seconds)
         return [asyncio.create_task(self._deliver(item, now, result, sent)) for item in ready]
 
     async def _deliver(self, item: Outgoing, now: datetime, result: TickResult, sent: _SentLedger) -> None:
         msg = item.message
-        try:
-            refused = await self.transport.send(msg.sender, msg.recipients, msg.data)
-        except DeliveryError as exc:
-            self._fail(item.ids, now, str(exc), permanent=exc.permanent, result=result)
+        async with self._slots:
+            if self._stopping:
+                return  # released with the rest of the batch
+            held = await asyncio.to_thread(
+                renew, self.engine, item.ids, self.worker_id, self.lease_clock.now(), self.lease_seconds
+            )
+            if not held:
+                result.lost_lease += 1
+                log.warning(
+                    "not sending %s %s: its lease lapsed and another worker took the rows over",
+                    item.kind,
+                    msg.message_id,
+                    extra={"event": "outbox.lease_lost", "kind": item.kind},
+                )
+                return
+            try:
+                refused = await self.transport.send(msg.sender, msg.recipients, msg.data)
+            except DeliveryError as exc:
+                refused = None
+                failure = exc
+        if refused is None:
+            self._fail(item.ids, now, str(failure), error=failure, result=result)
             log.warning(
                 "%s %s to %s failed: %s",
                 item.kind,
                 msg.message_id,
                 ", ".join(msg.recipients),
-                exc,
-                extra={"event": "mail.failed", "kind": item.kind, "permanent": exc.permanent},
+                failure,
+                extra={"event": "mail.failed", "kind": item.kind, "permanent": failure.permanent},
             )
             return
         sent.add(item)
+        if refused:
+            sent.flush()  # the refusals are written on top of the "sent" record
+            reasons = {address: str(error) for address, error in refused.items()}
+            retry = [address for address, error in refused.items() if not error.permanent]
+            record_refusals(self.engine, item.ids, reasons, now, worker=self.worker_id)
+            for address in retry:
+                retry_at = now + timedelta(seconds=self.settings.smtp.retry_base_seconds)
+                plan_recipient_retry(self.engine, item.ids, item.kind, msg, address, reasons[address], retry_at, now)
         log.info(
             "sent %s %s to %s%s",
             item.kind,
@@ -229,18 +351,29 @@ class Dispatcher:
             extra={"event": "mail.sent", "kind": item.kind, "message_id": msg.message_id},
         )
 
-    def _fail(self, ids: list[int], now: datetime, error: str, *, permanent: bool, result: TickResult) -> None:
+    def _fail(
+        self,
+        ids: list[int],
+        now: datetime,
+        message: str,
+        *,
+        result: TickResult,
+        error: DeliveryError | None = None,
+        permanent: bool = True,
+    ) -> None:
         smtp = self.settings.smtp
         outcome = record_failure(
             self.engine,
             ids,
             now,
-            error,
-            permanent,
+            message,
+            error.permanent if error is not None else permanent,
             smtp.max_attempts,
             smtp.retry_base_seconds,
             smtp.retry_max_seconds,
             window=self.window,
+            address_refused=error.address_refused if error is not None else False,
+            worker_id=self.worker_id,
         )
         result.failed += len(outcome.failed)
         result.retrying += len(outcome.retrying)
@@ -272,6 +405,8 @@ class Dispatcher:
         draft = build_email(context, group, now)
         if draft is None:
             return None
+        # The Message-ID made the first time these rows were built: a resend is the same email.
+        first_id = next((r.message_id for r in group.rows if r.message_id), None)
         message = self.composer.compose(
             draft.rendered,
             kind=draft.kind,
@@ -283,10 +418,19 @@ class Dispatcher:
             attachments=draft.attachments,
             in_reply_to=draft.in_reply_to,
             references=draft.references,
+            message_id=first_id,
         )
         refs = " ".join(f"#{a}" for a in draft.assignment_ids)
         summary = f"{draft.kind} to {', '.join(message.recipients)}" + (f" ({refs})" if refs else "")
         return Outgoing(group.ids, draft.kind, message, summary)
+
+
+def _resend_outgoing(row: Notification) -> Outgoing:
+    """The stored email of a one-recipient retry row, exactly as first sent (same bytes, same Message-ID)."""
+    message = resend_message(row)
+    assert message is not None
+    assert row.id is not None
+    return Outgoing([row.id], row.kind, message, f"{row.kind} to {', '.join(message.recipients)} (resent)")
 
 
 class _SentLedger:

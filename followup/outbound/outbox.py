@@ -9,16 +9,29 @@ PostgreSQL the inner ``SELECT`` takes ``FOR UPDATE SKIP LOCKED``, so workers
 pass over each other's rows instead of queueing behind them.
 
 A lease, not a flag: a worker that dies mid-send leaves rows in ``sending``
-whose ``lease_until`` runs out, and the next claim takes them again (counting
-an attempt, so a message that crashes its sender cannot loop for ever). The
-Message-ID is stored before the SMTP transaction, so a resend after such a
-crash carries the same Message-ID and the recipient's mail client folds the
-copies together.
+whose ``lease_until`` runs out, and the next claim takes them again. Leases
+are measured on the real clock (``at``), never on the logical ``now`` a tick
+plans for: a tick that runs for minutes must not hand out leases that are
+already over. The worker renews its leases while it sends (:func:`renew`)
+and checks, with a conditional UPDATE, that a row's lease is still its own
+right before each SMTP transaction, so a worker whose lease lapsed (it
+stalled, another took the rows) never sends them.
+
+``attempts`` counts delivery attempts: a result recorded by
+:func:`record_sent` or :func:`record_failure`. A claim is not an attempt and
+neither is a crash, and a row whose attempts are used up is never claimed.
+
+The Message-ID is assigned once, the first time a row's email is built, and
+stored before the SMTP transaction; every later build of that row (a resend
+after a crash, a retry after a temporary failure) reuses it, so the
+recipient's mail client folds any copies together.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import base64
+import hashlib
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +41,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, SQLModel, col, select
 
 from followup.clock import as_utc
+from followup.outbound.compose import ComposedMessage
 from followup.schedule.reminder_rules import REMINDER_KINDS
 from followup.schedule.sendwindow import Recipient, SendWindow, next_window_start
 from followup.store.models import Notification
@@ -44,13 +58,19 @@ MAX_ERROR_CHARS = 1000
 _IDS_PER_UPDATE = 300
 
 
-def _due(now: datetime) -> sa.ColumnElement[bool]:
-    """Planned and due, or claimed by a worker whose lease has run out."""
+def _due(now: datetime, at: datetime, max_attempts: int | None) -> sa.ColumnElement[bool]:
+    """Planned and due at ``now``, or claimed by a worker whose lease ran out by the real time ``at``.
+
+    Rows whose delivery attempts are used up are never due.
+    """
     n = NOTIFICATION
-    return sa.or_(
+    due = sa.or_(
         sa.and_(n.c.state == "planned", n.c.scheduled_at <= now),
-        sa.and_(n.c.state == "sending", n.c.lease_until <= now),
+        sa.and_(n.c.state == "sending", n.c.lease_until <= at),
     )
+    if max_attempts is None:
+        return due
+    return sa.and_(due, n.c.attempts < max_attempts)
 
 
 def claim(
@@ -60,33 +80,41 @@ def claim(
     limit: int,
     lease_seconds: float,
     kinds: Collection[str] | None = None,
+    *,
+    at: datetime | None = None,
+    max_attempts: int | None = None,
 ) -> list[Notification]:
     """Lease up to ``limit`` due rows to ``worker_id`` and return them, oldest first.
+
+    ``now`` decides what is due; ``at`` (the real time of this claim, default
+    ``now``) starts the lease and decides whose lease has lapsed. Rows with
+    ``max_attempts`` delivery attempts behind them are left alone.
 
     Rows of the same contact that are also due come along even past
     ``limit``, so one contact's notices for the day go out as one email rather
     than being split across two claims.
     """
     now = as_utc(now)
+    at = as_utc(at) if at is not None else now
     n = NOTIFICATION
     lease = {
         "state": "sending",
         "lease_owner": worker_id,
-        "lease_until": now + timedelta(seconds=lease_seconds),
-        "attempts": n.c.attempts + 1,
+        "lease_until": at + timedelta(seconds=lease_seconds),
     }
+    due = _due(now, at, max_attempts)
     kind_filter = n.c.kind.in_(tuple(kinds)) if kinds is not None else sa.true()
     with engine.begin() as conn:
-        first = sa.select(n.c.id).where(_due(now), kind_filter).order_by(n.c.scheduled_at, n.c.id).limit(limit)
-        claimed = _lease(conn, first, now, lease)
+        first = sa.select(n.c.id).where(due, kind_filter).order_by(n.c.scheduled_at, n.c.id).limit(limit)
+        claimed = _lease(conn, first, due, lease)
         contacts = sorted(
             {row.contact_id for row in claimed if row.contact_id is not None and row.kind in REMINDER_KINDS}
         )
         if contacts:
             companions = sa.select(n.c.id).where(
-                _due(now), kind_filter, n.c.kind.in_(REMINDER_KINDS), n.c.contact_id.in_(contacts)
+                due, kind_filter, n.c.kind.in_(REMINDER_KINDS), n.c.contact_id.in_(contacts)
             )
-            claimed += _lease(conn, companions, now, lease)
+            claimed += _lease(conn, companions, due, lease)
     ids = [row.id for row in claimed]
     if not ids:
         return []
@@ -97,7 +125,9 @@ def claim(
     return rows
 
 
-def _lease(conn: Connection, pick: sa.Select[Any], now: datetime, values: dict[str, Any]) -> list[sa.Row[Any]]:
+def _lease(
+    conn: Connection, pick: sa.Select[Any], due: sa.ColumnElement[bool], values: dict[str, Any]
+) -> list[sa.Row[Any]]:
     n = NOTIFICATION
     if conn.dialect.name == "postgresql":
         # Lock first, then update exactly those rows: a LIMIT subquery inside the UPDATE
@@ -108,8 +138,45 @@ def _lease(conn: Connection, pick: sa.Select[Any], now: datetime, values: dict[s
         which: sa.ColumnElement[bool] = n.c.id.in_(picked)
     else:
         which = n.c.id.in_(pick.scalar_subquery())
-    stmt = sa.update(n).where(which, _due(now)).values(**values).returning(n.c.id, n.c.contact_id, n.c.kind)
+    stmt = sa.update(n).where(which, due).values(**values).returning(n.c.id, n.c.contact_id, n.c.kind)
     return list(conn.execute(stmt).all())
+
+
+def renew(engine: Engine, ids: Sequence[int], worker_id: str, at: datetime, lease_seconds: float) -> bool:
+    """Extend ``worker_id``'s lease on ``ids`` from the real time ``at``; False when any is no longer its own.
+
+    Called right before each SMTP transaction: only the worker that still
+    holds the rows may send them. Ownership is what decides, in one
+    conditional UPDATE: a lease that ran out but that nobody took over is
+    still ours (no other worker can have sent those rows), while rows another
+    worker claimed after our lease lapsed carry its name and are never sent
+    by us. The database serialises this UPDATE with the other worker's claim,
+    so exactly one of the two wins.
+    """
+    at = as_utc(at)
+    n = NOTIFICATION
+    with engine.begin() as conn:
+        changed = conn.execute(
+            sa.update(n)
+            .where(n.c.id.in_(ids), n.c.state == "sending", n.c.lease_owner == worker_id)
+            .values(lease_until=at + timedelta(seconds=lease_seconds))
+            .returning(n.c.id)
+        ).all()
+    return len(changed) == len(set(ids))
+
+
+def renew_all(engine: Engine, worker_id: str, at: datetime, lease_seconds: float) -> int:
+    """Extend every lease ``worker_id`` still holds (a heartbeat while a batch is built and sent)."""
+    at = as_utc(at)
+    n = NOTIFICATION
+    with engine.begin() as conn:
+        changed = conn.execute(
+            sa.update(n)
+            .where(n.c.state == "sending", n.c.lease_owner == worker_id)
+            .values(lease_until=at + timedelta(seconds=lease_seconds))
+            .returning(n.c.id)
+        ).all()
+    return len(changed)
 
 
 def assign_message_id(engine: Engine, ids: Sequence[int], message_id: str) -> None:
@@ -117,20 +184,28 @@ def assign_message_id(engine: Engine, ids: Sequence[int], message_id: str) -> No
     assign_message_ids(engine, [(ids, message_id)])
 
 
-def assign_message_ids(engine: Engine, emails: Sequence[tuple[Sequence[int], str]]) -> None:
+def assign_message_ids(
+    engine: Engine, emails: Sequence[tuple[Sequence[int], str]], *, worker_id: str | None = None
+) -> None:
     """Record the Message-IDs of several emails (their row ids, their Message-ID) in one transaction.
 
     A dispatcher stores a whole batch's Message-IDs before the first of its
     SMTP transactions: one commit instead of one per email, and still every
-    Message-ID is in the ledger before its email can reach anybody.
+    Message-ID is in the ledger before its email can reach anybody. With
+    ``worker_id``, only rows that worker still holds are written: a worker
+    that lost its rows to another must not overwrite the Message-ID the
+    other one is sending with.
     """
     pairs = [(row_id, message_id) for ids, message_id in emails for row_id in ids]
     n = NOTIFICATION
+    mine = sa.and_(n.c.state == "sending", n.c.lease_owner == worker_id) if worker_id is not None else sa.true()
     with engine.begin() as conn:
         for start in range(0, len(pairs), _IDS_PER_UPDATE):
             chunk = dict(pairs[start : start + _IDS_PER_UPDATE])
             # One UPDATE ... SET message_id = CASE id WHEN ... END per chunk: far cheaper than one per row.
-            conn.execute(sa.update(n).where(n.c.id.in_(list(chunk))).values(message_id=sa.case(chunk, value=n.c.id)))
+            conn.execute(
+                sa.update(n).where(n.c.id.in_(list(chunk)), mine).values(message_id=sa.case(chunk, value=n.c.id))
+            )
 
 
 def record_sent(engine: Engine, ids: Sequence[int], now: datetime) -> int:
@@ -143,6 +218,7 @@ def record_sent(engine: Engine, ids: Sequence[int], now: datetime) -> int:
             .values(
                 state="sent",
                 sent_at=as_utc(now),
+                attempts=n.c.attempts + 1,
                 lease_owner="",
                 lease_until=None,
                 next_attempt_at=None,
@@ -159,7 +235,7 @@ class FailureResult:
     retrying: list[int] = field(default_factory=list)
     #: Rows given up on (permanent error, or attempts exhausted).
     failed: list[int] = field(default_factory=list)
-    #: Contacts whose address was marked ``suspect`` by a permanent error.
+    #: Contacts whose address was marked ``suspect`` by a permanent refusal of the address.
     suspect_contacts: list[int] = field(default_factory=list)
 
 
@@ -180,12 +256,17 @@ def record_failure(
     *,
     window: SendWindow | None = None,
     actor: str = ACTOR,
+    address_refused: bool = False,
+    worker_id: str | None = None,
 ) -> FailureResult:
-    """Record a failed delivery of ``ids``: retry later with backoff, or give up.
+    """Record a failed delivery attempt of ``ids``: retry later with backoff, or give up.
 
     With ``window``, a retry that would land outside the recipient's hours waits
-    for the next window instead. A permanent error also marks each row's
-    contact address ``suspect`` so the planner stops writing to it.
+    for the next window instead. Only a permanent refusal of the address
+    (``address_refused``) marks the rows' contacts ``suspect`` so the planner
+    stops writing to them; a permanent refusal of the message (552, 554)
+    fails this notification and nothing else. With ``worker_id``, only rows
+    still leased to that worker are touched.
     """
     now = as_utc(now)
     n = NOTIFICATION
@@ -194,19 +275,22 @@ def record_failure(
     with engine.begin() as conn:
         rows = conn.execute(
             sa.select(n.c.id, n.c.attempts, n.c.contact_id, n.c.assignment_id, n.c.step).where(
-                n.c.id.in_(ids), n.c.state == "sending"
+                n.c.id.in_(ids),
+                n.c.state == "sending",
+                n.c.lease_owner == worker_id if worker_id is not None else sa.true(),
             )
         ).all()
         zones = _recipients(conn, {r.contact_id for r in rows if r.contact_id is not None}) if window else {}
         events: list[dict[str, Any]] = []
         for row in rows:
-            details: dict[str, Any] = {"error": error, "attempts": row.attempts, "permanent": permanent}
-            if permanent or row.attempts >= max_attempts:
+            attempts = row.attempts + 1
+            details: dict[str, Any] = {"error": error, "attempts": attempts, "permanent": permanent}
+            if permanent or attempts >= max_attempts:
                 values: dict[str, Any] = {"state": "failed", "next_attempt_at": None}
                 outcome.failed.append(row.id)
                 action = "notification_failed"
             else:
-                retry_at = now + timedelta(seconds=backoff_seconds(row.attempts, base_seconds, max_seconds))
+                retry_at = now + timedelta(seconds=backoff_seconds(attempts, base_seconds, max_seconds))
                 if window is not None and row.contact_id in zones:
                     retry_at = next_window_start(retry_at, zones[row.contact_id], window)
                 values = {"state": "planned", "scheduled_at": retry_at, "next_attempt_at": retry_at}
@@ -216,10 +300,10 @@ def record_failure(
             conn.execute(
                 sa.update(n)
                 .where(n.c.id == row.id)
-                .values(last_error=error, lease_owner="", lease_until=None, **values)
+                .values(last_error=error, lease_owner="", lease_until=None, attempts=attempts, **values)
             )
             events.append(_event(now, actor, action, row.assignment_id, "notification", row.id, details))
-        if permanent:
+        if permanent and address_refused:
             contact_ids = sorted({r.contact_id for r in rows if r.contact_id is not None})
             if contact_ids:
                 marked = conn.execute(
@@ -237,21 +321,174 @@ def record_failure(
 
 
 def release(engine: Engine, worker_id: str) -> int:
-    """Hand back rows ``worker_id`` claimed but never gave to a transport (shutdown); return how many."""
+    """Hand back every row ``worker_id`` still holds (shutdown); return how many.
+
+    No attempt is counted: the rows were not delivered, or their delivery
+    was cut short, and either way they go out again (with their Message-ID).
+    """
     n = NOTIFICATION
     with engine.begin() as conn:
         result = conn.execute(
             sa.update(n)
             .where(n.c.state == "sending", n.c.lease_owner == worker_id)
-            .values(
-                state="planned",
-                lease_owner="",
-                lease_until=None,
-                attempts=sa.case((n.c.attempts > 0, n.c.attempts - 1), else_=0),
-            )
+            .values(state="planned", lease_owner="", lease_until=None)
             .returning(n.c.id)
         )
         return len(result.all())
+
+
+def record_refusals(
+    engine: Engine, ids: Sequence[int], refusals: Mapping[str, str], now: datetime, *, worker: str = ACTOR
+) -> None:
+    """Note on sent rows the recipients the server refused while accepting the others.
+
+    Each row keeps them in ``payload["refused"]`` and ``last_error``, and the
+    event log gets one ``recipient_refused`` event per row.
+    """
+    if not refusals:
+        return
+    now = as_utc(now)
+    n = NOTIFICATION
+    summary = "; ".join(f"refused {address}: {reason}" for address, reason in refusals.items())[:MAX_ERROR_CHARS]
+    with engine.begin() as conn:
+        rows = conn.execute(sa.select(n.c.id, n.c.payload, n.c.assignment_id).where(n.c.id.in_(ids))).all()
+        events = []
+        for row in rows:
+            payload = dict(row.payload or {})
+            payload["refused"] = {**payload.get("refused", {}), **refusals}
+            conn.execute(sa.update(n).where(n.c.id == row.id).values(payload=payload, last_error=summary))
+            details = {"refused": dict(refusals), "worker": worker}
+            events.append(_event(now, ACTOR, "recipient_refused", row.assignment_id, "notification", row.id, details))
+        if events:
+            conn.execute(sa.insert(EVENT), events)
+
+
+def plan_recipient_retry(
+    engine: Engine,
+    ids: Sequence[int],
+    kind: str,
+    message: ComposedMessage,
+    address: str,
+    error: str,
+    retry_at: datetime,
+    now: datetime,
+) -> int | None:
+    """A new outbox row that sends ``message`` again to ``address`` alone (it was refused temporarily).
+
+    The row stores the email as it went to the others (same bytes, same
+    Message-ID: it is the same email, still owed to one reader), so what the
+    late recipient gets is what the others got. It then lives like any row:
+    claimed, retried with backoff, failed loudly when attempts run out. One
+    such row per (email, address): a second refusal of the same copy adds
+    nothing. Returns the new row's id, or None when it already existed.
+    """
+    n = NOTIFICATION
+    first = min(ids)
+    digest = hashlib.sha256(address.lower().encode()).hexdigest()[:16]
+    key = f"resend:{first}:{digest}"
+    payload = {
+        "resend_of": first,
+        "message_id": message.message_id,
+        "sender": message.sender,
+        "recipients": [address],
+        "data": base64.b64encode(message.data).decode("ascii"),
+    }
+    with engine.begin() as conn:
+        if conn.execute(sa.select(n.c.id).where(n.c.dedupe_key == key)).first() is not None:
+            return None
+        source = conn.execute(sa.select(n.c.assignment_id).where(n.c.id == first)).first()
+        new_id: int = conn.execute(
+            sa.insert(n)
+            .values(
+                dedupe_key=key,
+                kind=kind,
+                assignment_id=source.assignment_id if source else None,
+                contact_id=None,
+                recipient=address,
+                step="resend",
+                scheduled_at=as_utc(retry_at),
+                state="planned",
+                message_id=message.message_id,
+                attempts=1,
+                last_error=error[:MAX_ERROR_CHARS],
+                next_attempt_at=as_utc(retry_at),
+                created_at=as_utc(now),
+                payload=payload,
+            )
+            .returning(n.c.id)
+        ).scalar_one()
+        details = {"address": address, "error": error, "resend_of": first, "retry_at": as_utc(retry_at).isoformat()}
+        conn.execute(
+            sa.insert(EVENT),
+            [_event(as_utc(now), ACTOR, "recipient_retry", source.assignment_id if source else None,
+                    "notification", new_id, details)],
+        )  # fmt: skip
+    return new_id
+
+
+def resend_message(row: Notification) -> ComposedMessage | None:
+    """The stored email of a row made by :func:`plan_recipient_retry`; None for an ordinary row."""
+    payload = row.payload or {}
+    if "resend_of" not in payload or "data" not in payload:
+        return None
+    return ComposedMessage(
+        message_id=str(payload["message_id"]),
+        sender=str(payload["sender"]),
+        recipients=[str(r) for r in payload["recipients"]],
+        data=base64.b64decode(payload["data"]),
+    )
+
+
+@dataclass
+class Requeued:
+    #: Rows waiting for a later retry, now due at once.
+    retrying: list[int] = field(default_factory=list)
+    #: Failed rows given a fresh set of attempts.
+    failed: list[int] = field(default_factory=list)
+
+
+def requeue(
+    engine: Engine, now: datetime, *, failed: bool = False, since: datetime | None = None, actor: str = "cli"
+) -> Requeued:
+    """Make rows waiting for a retry due at ``now``; with ``failed``, give failed rows a fresh start too.
+
+    A re-queued row keeps its Message-ID (a copy that did get through is
+    folded with the new one by the reader's mail client) and its last error
+    until the next attempt. ``since`` limits it to rows whose last try was
+    scheduled at or after that instant. Each row gets a
+    ``notification_requeued`` event.
+    """
+    now = as_utc(now)
+    n = NOTIFICATION
+    waiting = sa.and_(n.c.state == "planned", n.c.next_attempt_at.is_not(None))
+    which = sa.or_(waiting, n.c.state == "failed") if failed else waiting
+    if since is not None:
+        which = sa.and_(which, n.c.scheduled_at >= as_utc(since))
+    outcome = Requeued()
+    with engine.begin() as conn:
+        rows = conn.execute(sa.select(n.c.id, n.c.state, n.c.assignment_id).where(which).order_by(n.c.id)).all()
+        events = []
+        for row in rows:
+            values: dict[str, Any] = {"scheduled_at": now, "next_attempt_at": None}
+            if row.state == "failed":
+                values |= {"state": "planned", "attempts": 0}
+                outcome.failed.append(row.id)
+            else:
+                outcome.retrying.append(row.id)
+            conn.execute(sa.update(n).where(n.c.id == row.id, n.c.state == row.state).values(**values))
+            details = {"was": row.state}
+            event = _event(now, actor, "notification_requeued", row.assignment_id, "notification", row.id, details)
+            events.append(event)
+        if events:
+            conn.execute(sa.insert(EVENT), events)
+    return outcome
+
+
+def failed_count(engine: Engine) -> int:
+    """How many notifications were given up on (``followup check`` warns about them)."""
+    n = NOTIFICATION
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(n).where(n.c.state == "failed")).scalar_one())
 
 
 def contact_recipients(engine: Engine, contact_ids: Collection[int]) -> dict[int, Recipient]:

@@ -26,12 +26,23 @@ Errors say whether retrying can help:
 
 * 5xx replies to a recipient (RCPT) or to the message (DATA) are permanent:
   this message will not get through as it is. A message over the size limit
-  (552 to MAIL) is permanent too.
+  (552 to MAIL) is permanent too. Only a refusal of the address itself
+  (550, 551 or 553 to RCPT, with no enhanced code or a 5.1.x one) says the
+  address is bad (``address_refused``); a refusal of the message (552, 554,
+  a 5xx after DATA) is about this message only.
 * 4xx replies, timeouts and network errors are transient.
 * Failures while connecting (TLS, certificate, login, a server refusing
   service) and refusals of our sender address are transient whatever their
   code: they are about our configuration or the server, not the message,
   and once an operator fixes them every queued message should still go out.
+
+A circuit breaker guards the relay: after ``breaker_failures`` consecutive
+failures to connect, every send fails at once (a transient error, so the
+outbox retries it later) for ``breaker_cooldown_seconds``, instead of each
+email waiting out its own timeout against a relay that is down. The reply to
+the final "." is awaited ``data_timeout_seconds`` (10 minutes by default, as
+RFC 5321 4.5.3.2.6 suggests): a server may scan a message for that long, and
+giving up earlier only sends it twice.
 
 The password is read from its ``SecretStr`` only when logging in and is
 never part of a message or log line.
@@ -125,11 +136,20 @@ class _Session(asyncio.Protocol):
     could no longer be matched to their commands.
     """
 
-    def __init__(self, transport: asyncio.Transport, *, pipelining: bool, size: bool, timeout: float) -> None:
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        *,
+        pipelining: bool,
+        size: bool,
+        timeout: float,
+        data_timeout: float | None = None,
+    ) -> None:
         self._transport = transport
         self.pipelining = pipelining
         self._size = size
         self._timeout = timeout
+        self._data_timeout = data_timeout if data_timeout is not None else timeout
         self._buffer = bytearray()
         self._replies: deque[Reply] = deque()
         self._waiter: asyncio.Future[None] | None = None
@@ -138,7 +158,7 @@ class _Session(asyncio.Protocol):
         self.closed = asyncio.Event()
 
     @classmethod
-    def take_over(cls, client: aiosmtplib.SMTP, timeout: float) -> _Session:
+    def take_over(cls, client: aiosmtplib.SMTP, timeout: float, data_timeout: float | None = None) -> _Session:
         """Make ``client``'s connection ours; ``client`` must not be used afterwards."""
         transport = client.transport
         if not isinstance(transport, asyncio.Transport) or transport.is_closing():
@@ -148,6 +168,7 @@ class _Session(asyncio.Protocol):
             pipelining=client.supports_extension("pipelining"),
             size=client.supports_extension("size"),
             timeout=timeout,
+            data_timeout=data_timeout,
         )
         transport.set_protocol(session)
         return session
@@ -218,13 +239,13 @@ class _Session(asyncio.Protocol):
             raise ConnectionResetError(self._lost or "the connection is closed")
         self._transport.write(data)
 
-    async def _read(self) -> Reply:
+    async def _read(self, timeout: float | None = None) -> Reply:  # noqa: ASYNC109 - the reply timeout is the session's own
         while not self._replies:
             if self._lost is not None:
                 raise ConnectionResetError(self._lost)
             self._waiter = asyncio.get_running_loop().create_future()
             try:
-                async with asyncio.timeout(self._timeout):
+                async with asyncio.timeout(timeout if timeout is not None else self._timeout):
                     await self._waiter
             except TimeoutError:
                 self.abort()
@@ -276,7 +297,7 @@ class _Session(asyncio.Protocol):
         if data_reply.code != 354:
             raise ReplyError(data_reply)
         self._write(payload)
-        final = await self._read()
+        final = await self._read(self._data_timeout)
         if not final.accepted:
             raise ReplyError(final)
         return refused
@@ -352,6 +373,9 @@ class SmtpTransport(BaseTransport):
         self._closed = False
         #: How many connections were opened so far (for logs and tests).
         self.connections_opened = 0
+        #: Consecutive failures to connect, and until when (monotonic) the breaker stays open.
+        self._connect_failures = 0
+        self._open_until: float | None = None
 
     @property
     def _where(self) -> str:
@@ -363,6 +387,7 @@ class SmtpTransport(BaseTransport):
         if not recipients:
             raise PermanentDeliveryError("no recipients")
         async with self._slots:
+            self._check_breaker()
             conn = await self._acquire()
             try:
                 errors = await conn.session.send(sender, recipients, data)
@@ -388,7 +413,7 @@ class SmtpTransport(BaseTransport):
                 await self._release(conn)
         refusals: Refusals = {}
         for address, response in errors.items():
-            refusals[address] = _reply_error(response.code, response.message, f"recipient {address}")
+            refusals[address] = _recipient_error(response, f"recipient {address}")
             log.warning(
                 "recipient %s refused by %s: %s %s",
                 address,
@@ -415,7 +440,41 @@ class SmtpTransport(BaseTransport):
             return conn
         return await self._connect()
 
+    def _check_breaker(self) -> None:
+        if self._open_until is None:
+            return
+        left = self._open_until - self._monotonic()
+        if left > 0:
+            raise TransientDeliveryError(
+                f"{self._where} is not tried for another {left:.0f}s after "
+                f"{self._connect_failures} failed connection attempts in a row"
+            )
+        self._open_until = None  # half open: the next connection decides
+
+    def _connect_failed(self) -> None:
+        self._connect_failures += 1
+        s = self.settings
+        if self._connect_failures >= s.breaker_failures and s.breaker_cooldown_seconds > 0:
+            self._open_until = self._monotonic() + s.breaker_cooldown_seconds
+            log.warning(
+                "%d connection attempts to %s failed in a row; not trying it for %.0fs",
+                self._connect_failures,
+                self._where,
+                s.breaker_cooldown_seconds,
+                extra={"event": "smtp.breaker_open"},
+            )
+
     async def _connect(self) -> _Connection:
+        try:
+            conn = await self._open()
+        except TransientDeliveryError:
+            self._connect_failed()
+            raise
+        self._connect_failures = 0
+        self._open_until = None
+        return conn
+
+    async def _open(self) -> _Connection:
         s = self.settings
         if self._local_hostname is None:
             self._local_hostname = await asyncio.to_thread(socket.getfqdn)
@@ -437,7 +496,7 @@ class SmtpTransport(BaseTransport):
                     await client.ehlo()
                 except aiosmtplib.SMTPHeloError:
                     await client.helo()
-            session = _Session.take_over(client, s.timeout_seconds)
+            session = _Session.take_over(client, s.timeout_seconds, s.data_timeout_seconds)
         except aiosmtplib.SMTPAuthenticationError as exc:
             client.close()
             raise TransientDeliveryError(
@@ -491,15 +550,41 @@ def _reply_error(code: int, message: str, what: str) -> DeliveryError:
     return TransientDeliveryError(text, code=code)
 
 
+_ENHANCED_STATUS = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})\b")
+#: RCPT replies that refuse the mailbox itself (no such user, not local, bad syntax).
+ADDRESS_CODES = frozenset({550, 551, 553})
+
+
+def is_address_refusal(code: int, message: str) -> bool:
+    """A permanent refusal of the address (550/551/553 with no enhanced code, or a 5.1.x one).
+
+    A 550 with another enhanced code (5.7.1 "relaying denied", a spam
+    verdict) refuses the message or us, not the mailbox.
+    """
+    if code not in ADDRESS_CODES:
+        return False
+    enhanced = _ENHANCED_STATUS.match(message.strip())
+    return enhanced is None or enhanced.group(2) == "1"
+
+
+def _recipient_error(reply: Reply, what: str) -> DeliveryError:
+    text = f"{what}: {reply.code} {reply.message}".strip()
+    if 500 <= reply.code < 600:
+        address = is_address_refusal(reply.code, reply.message)
+        return PermanentDeliveryError(text, code=reply.code, address_refused=address)
+    return TransientDeliveryError(text, code=reply.code)
+
+
 def _all_refused(exc: RecipientsRefused) -> DeliveryError:
-    """Every recipient refused: permanent only if every refusal was."""
+    """Every recipient refused: permanent only if every refusal was; the address is bad only if every one was."""
     refusals = exc.refusals
     detail = "; ".join(f"{address}: {r.code} {r.message}" for address, r in refusals.items())
     transient = [r for r in refusals.values() if not 500 <= r.code < 600]
     if transient:
         return TransientDeliveryError(f"all recipients refused: {detail}", code=transient[0].code)
     code = next(iter(refusals.values())).code if refusals else None
-    return PermanentDeliveryError(f"all recipients refused: {detail}", code=code)
+    address = bool(refusals) and all(is_address_refusal(r.code, r.message) for r in refusals.values())
+    return PermanentDeliveryError(f"all recipients refused: {detail}", code=code, address_refused=address)
 
 
 def _describe(exc: BaseException) -> str:

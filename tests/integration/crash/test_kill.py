@@ -1,0 +1,176 @@
+"""kill -9, SIGTERM and several daemons: real ``followup`` processes during a send storm (issue 9).
+
+Each run plans a few hundred reminders, then kills ``followup tick`` or
+``followup run`` with SIGKILL at random moments while it sends, then lets a
+clean ``tick`` drain the outbox. What must hold: no email lost, no row left
+``sending``, and every extra copy (sent, not yet recorded when the process
+died) carries the first try's Message-ID.
+"""
+
+from __future__ import annotations
+
+import email
+import random
+import signal
+from collections import Counter
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from followup.schedule.planner import plan
+from followup.schedule.policy import load_schedule_policies
+from followup.settings import load_settings
+from followup.store.models import Notification
+from tests.factories import make_assignment, make_commitment, make_contact, make_party
+from tests.integration.crash.conftest import FIGURES, CrashDb, Followup, Started
+
+if TYPE_CHECKING:
+    from tests.smtp_server import ThreadedSink
+
+#: Each round starts a Python process (about a second on an idle machine, far more on a loaded
+#: one): the per-test timeout is raised to match, the runs stay bounded.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+NOW = datetime(2026, 8, 3, 15, 0, tzinfo=UTC)  # Monday 09:00 in Tegucigalpa
+DUE = date(2026, 8, 17)
+EMAILS = 160
+KILLS = 10
+#: Bounds every wait on a process or on the sink.
+WAIT = 120.0
+
+
+def seed(db: CrashDb, count: int = EMAILS) -> list[int]:
+    """``count`` focal points with one reminder each, planned (due at NOW); the planned row ids."""
+    with Session(db.engine) as s:
+        make_commitment(s, "matrix", due_date=DUE, owners_all_members=True)
+        for i in range(count):
+            code = f"P{i:03d}"
+            make_party(s, code, timezone="America/Tegucigalpa", holiday_country="HN", language="es")
+            make_contact(s, code, email=f"fp{i}@p{i}.example.org")
+            make_assignment(s, "matrix", code, DUE, occurrence="once")
+        s.commit()
+    settings = load_settings(environ={"FOLLOWUP_DATABASE_URL": db.url}, config_file=None)
+    plan(db.engine, NOW, settings, load_schedule_policies(settings.schedule))
+    with Session(db.engine) as s:
+        ids = [r.id for r in s.exec(select(Notification)).all() if r.id is not None]
+    assert len(ids) == count
+    return ids
+
+
+def states(db: CrashDb, ids: list[int]) -> Counter[str]:
+    with db.engine.connect() as conn:
+        n = Notification.__table__  # type: ignore[attr-defined]
+        return Counter(conn.execute(sa.select(n.c.state).where(n.c.id.in_(ids))).scalars())
+
+
+def drain(db: CrashDb, cli: Followup, ids: list[int]) -> None:
+    """Clean ticks until every row is sent (a killed process's leases lapse meanwhile).
+
+    ``outbox retry`` first: a row that failed temporarily while the processes
+    were killed (a connection cut) waits for its backoff otherwise.
+    """
+    requeue = cli.start("outbox", "retry", "--failed", "--now", NOW.isoformat(), log_name="retry")
+    assert requeue.wait(WAIT) == 0
+    for _ in range(20):
+        if states(db, ids) == Counter({"sent": len(ids)}):
+            return
+        proc = cli.start("tick", "--now", NOW.isoformat(), log_name="drain")
+        assert proc.wait(WAIT) in (0, 1)
+    raise AssertionError(f"outbox not drained: {states(db, ids)}")
+
+
+def verify(db: CrashDb, sink: ThreadedSink, ids: list[int], figures: dict[str, object]) -> None:
+    received = [(m.rcpt_tos[0], email.message_from_bytes(m.data)["Message-ID"]) for m in sink.handler.messages]
+    got_ids = {mid for _, mid in received}
+    with Session(db.engine) as s:
+        rows = [r for r in s.exec(select(Notification)).all() if r.id in ids]
+    lost = [r.id for r in rows if r.state != "sent" or r.message_id not in got_ids]
+    per_recipient: dict[str, set[str]] = {}
+    for rcpt, mid in received:
+        per_recipient.setdefault(rcpt, set()).add(mid)
+    new_ids = sum(len(mids) - 1 for mids in per_recipient.values())
+    figures |= {"emails": len(ids), "lost": len(lost), "extra copies": len(received) - len(got_ids)}
+    figures["new Message-IDs"] = new_ids
+    FIGURES.append(figures)
+    assert lost == []
+    assert len(per_recipient) == len(ids)
+    assert new_ids == 0, "a resend carried a new Message-ID"
+
+
+@pytest.mark.parametrize("command", ["tick", "run"])
+def test_kill_9_during_a_send_storm_loses_nothing_and_resends_with_the_same_message_id(
+    crash_db: CrashDb, sink: ThreadedSink, followup_cli: Followup, command: str
+) -> None:
+    ids = seed(crash_db)
+    args = ["tick", "--now", NOW.isoformat()] if command == "tick" else ["run"]
+    rng = random.Random(9)
+    kills = 0
+    for _ in range(KILLS):
+        before = sink.count
+        proc = followup_cli.start(*args, log_name=command)
+        reached = sink.wait_for(before + rng.randint(2, 10), WAIT)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(WAIT)
+        assert reached, "the process sent nothing before the kill"
+        kills += 1
+    stuck = states(crash_db, ids).get("sending", 0)
+    drain(crash_db, followup_cli, ids)
+    verify(crash_db, sink, ids, {"run": f"kill -9 {command}", "database": crash_db.name, "kills": kills,
+                                 "stuck rows": stuck})  # fmt: skip
+    assert states(crash_db, ids) == Counter({"sent": len(ids)})
+
+
+@pytest.mark.parametrize("command", ["tick", "run"])
+def test_sigterm_during_a_send_finishes_or_releases_and_exits_0(
+    crash_db: CrashDb, sink: ThreadedSink, followup_cli: Followup, command: str
+) -> None:
+    ids = seed(crash_db, 60)
+    sink.handler.delay = 0.2  # slow enough that SIGTERM lands mid-storm
+    args = ["tick", "--now", NOW.isoformat()] if command == "tick" else ["run"]
+    started = followup_cli.launch(*args, log_name=command)
+    assert sink.wait_for(5, WAIT)
+    started.proc.send_signal(signal.SIGTERM)
+    code = started.proc.wait(WAIT)
+    assert started.closed.wait(WAIT)
+    log = started.log.read_text()
+    assert "cancelled at shutdown" not in log  # it stopped, it was not cut short
+    assert code == 0, log
+    assert "Traceback" not in log
+    assert "CancelledError" not in log
+    left = states(crash_db, ids)
+    assert left.get("sending", 0) == 0
+    assert left["sent"] < len(ids)  # it did stop early
+    sink.handler.delay = 0
+    drain(crash_db, followup_cli, ids)
+    verify(crash_db, sink, ids, {"run": f"SIGTERM {command}", "database": crash_db.name, "kills": 0,
+                                 "stuck rows": left.get("sending", 0)})  # fmt: skip
+    assert len(sink.handler.messages) == len(ids)  # nothing sent twice
+
+
+@pytest.mark.parametrize(("daemons", "stagger"), [(2, True), (3, False)])
+def test_several_daemons_send_each_email_once(
+    crash_db: CrashDb, sink: ThreadedSink, followup_cli: Followup, daemons: int, stagger: bool
+) -> None:
+    """A short lease (2 s) and a slow server: the leases must be renewed and checked, not assumed."""
+    ids = seed(crash_db, 120)
+    sink.handler.delay = 0.03
+    started: list[Started] = []
+    for n in range(daemons):
+        if stagger and n:
+            assert sink.wait_for(20 * n, WAIT)  # the next one starts while the first is mid-storm
+        started.append(followup_cli.launch("run", log_name=f"daemon{n}"))
+    assert sink.wait_for(len(ids), 2 * WAIT)
+    for daemon in started:
+        assert daemon.ready.wait(WAIT)  # its signal handlers are in place
+        daemon.proc.send_signal(signal.SIGTERM)
+    for daemon in started:
+        assert daemon.proc.wait(WAIT) == 0, daemon.log.read_text()
+        assert "Traceback" not in daemon.log.read_text()
+    stuck = states(crash_db, ids).get("sending", 0)
+    verify(crash_db, sink, ids, {"run": f"{daemons} daemons" + (" staggered" if stagger else ""),
+                                 "database": crash_db.name, "kills": 0, "stuck rows": stuck})  # fmt: skip
+    assert len(sink.handler.messages) == len(ids)  # zero duplicates
+    assert stuck == 0

@@ -1,0 +1,57 @@
+"""Stopping the daemon: running jobs are stopped and waited for, not cancelled by the scheduler (issue 9)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from followup.clock import FixedClock, SystemClock
+from followup.daemon.lifecycle import Daemon, JobSpec, interval
+from followup.settings import Settings
+
+
+def _daemon(job: JobSpec, stop_timeout: float = 10.0) -> Daemon:
+    return Daemon(Settings(), FixedClock(datetime(2026, 8, 3, tzinfo=UTC)), [job], stop_timeout=stop_timeout)
+
+
+async def test_stop_lets_a_running_job_finish_and_tells_it_to_stop_first() -> None:
+    entered, release = asyncio.Event(), asyncio.Event()
+    outcome: list[str] = []
+
+    async def sending() -> None:
+        entered.set()
+        try:
+            await release.wait()
+            outcome.append("finished")
+        except asyncio.CancelledError:
+            outcome.append("cancelled")
+            raise
+
+    daemon = _daemon(JobSpec("dispatch", sending, interval(3600, start_now=True, clock=SystemClock()), "test"))
+    daemon.on_stopping = lambda: (outcome.append("stopping"), release.set())[0]  # type: ignore[func-returns-value]
+    running = asyncio.create_task(daemon.run())
+    await asyncio.wait_for(entered.wait(), 30)
+    daemon.stop()
+    daemon.stop()  # a second signal changes nothing
+    await asyncio.wait_for(running, 30)
+    assert outcome == ["stopping", "finished"]
+
+
+async def test_a_job_that_outlasts_the_stop_timeout_is_cancelled_and_the_daemon_still_stops() -> None:
+    entered = asyncio.Event()
+    outcome: list[str] = []
+
+    async def stuck() -> None:
+        entered.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            outcome.append("cancelled")
+            raise
+
+    daemon = _daemon(JobSpec("dispatch", stuck, interval(3600, start_now=True, clock=SystemClock()), "t"), 0.1)
+    running = asyncio.create_task(daemon.run())
+    await asyncio.wait_for(entered.wait(), 30)
+    daemon.stop()
+    await asyncio.wait_for(running, 30)
+    assert outcome == ["cancelled"]
