@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench import ingest, send, tick
+from bench import ingest, send, startup, tick
 from bench.common import Figure, Outcome
 from bench.sink import PostfixSink
 
@@ -52,6 +52,10 @@ def _ingest(options: Options, log: Callable[[str], None]) -> Outcome:
     return ingest.run(n, options.repeats or (1 if options.quick else 3), log)
 
 
+def _startup(options: Options, log: Callable[[str], None]) -> Outcome:
+    return startup.run(options.repeats or (5 if options.quick else 30), log)
+
+
 # ----------------------------------------------------------------------------------------------------
 # The registry. Add a benchmark by writing ``bench/<name>.py`` with a ``run(...) -> Outcome`` and one
 # entry here; ``--only`` and the summary table pick it up.
@@ -68,6 +72,11 @@ BENCHMARKS: dict[str, Benchmark] = {
         f"msg/s: services.tick -> SMTP sink vs a naive smtplib loop (target >= {send.TARGET_RATIO:g}x)",
         _send,
     ),
+    "startup": Benchmark(
+        "startup",
+        f"followup --help vs python -c pass (target <= {startup.TARGET_SECONDS:g} s or {startup.TARGET_RATIO:g}x)",
+        _startup,
+    ),
     "tick": Benchmark(
         "tick",
         f"one dispatch tick, 1M vs 10k assignments, 1k due (target <= {tick.TARGET_RATIO:g}x)",
@@ -79,7 +88,7 @@ BENCHMARKS: dict[str, Benchmark] = {
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Benchmarks of followup's send path. "
+        description="Benchmarks of followup (send path, ingest, start-up). "
         + "; ".join(f"{b.name}: {b.summary}" for b in BENCHMARKS.values()),
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, one run each: a smoke run")

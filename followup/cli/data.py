@@ -75,7 +75,7 @@ def demo(today: object, if_empty: bool, now_text: str | None) -> None:
 @click.option("--country", help="Only this owner code (e.g. HN).")
 @now_option
 def status(fmt: str, country: str | None, now_text: str | None) -> None:
-    """Show the status matrix: commitments x owners.
+    """Show where each commitment stands, for each owner.
 
     Cells: pending, due in N days, due today, overdue N days, submitted,
     confirmed, waived, extended; each with its assignment id (#N).
