@@ -244,8 +244,9 @@ def unknown_environment(environ: Mapping[str, str] | None = None) -> list[str]:
         if name.endswith("_file") and _resolve(top, name[: -len("_file")]) is not None:
             continue
         base = key[: -len("_FILE")] if key.endswith("_FILE") else key
-        close = difflib.get_close_matches(base.upper(), known, n=1, cutoff=0.6)
-        hint = f": did you mean {close[0]}{key[len(base) :]}?" if close else ""
+        suffixes = {name[len(ENV_PREFIX) :]: name for name in known}
+        close = difflib.get_close_matches(base[len(ENV_PREFIX) :].upper(), list(suffixes), n=1, cutoff=0.7)
+        hint = f": did you mean {suffixes[close[0]]}{key[len(base) :]}?" if close else ""
         warnings.append(f"environment variable {key} names no setting, ignored{hint}")
     return warnings
 

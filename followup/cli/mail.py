@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -30,12 +31,21 @@ from followup.store.models import OPEN_STATES, Assignment, Commitment, Contact, 
 
 @click.command(name="tick")
 @now_option
-@click.option("--dry-run", is_flag=True, help="Print what would be sent; change nothing and send nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the emails a tick would send (recipient, kind, items), one line each; change nothing.",
+)
 def tick_command(now_text: str | None, dry_run: bool) -> None:
-    """Plan and send everything due at that instant, then exit (for cron and tests)."""
+    """Plan and send everything due at that instant, then exit (for cron and tests).
+
+    Prints one line per email sent (the dispatcher's own log line for each
+    send is left to the daemon) and a summary.
+    """
     a = app()
     engine = a.engine()
     now = a.now(now_text)
+    _printing_sends(a.debug)
 
     async def go() -> None:
         mailer = Mailer.create(engine, a.settings)
@@ -46,7 +56,7 @@ def tick_command(now_text: str | None, dry_run: bool) -> None:
         if dry_run:
             for line in result.messages:
                 click.echo(f"would send: {line}")
-            click.echo(f"dry run at {now.isoformat()}: {len(result.messages)} email step(s) due; nothing changed")
+            click.echo(f"dry run at {now.isoformat()}: {len(result.messages)} email(s) would be sent; nothing changed")
             return
         for line in result.messages:
             click.echo(f"sent: {line}")
@@ -58,6 +68,12 @@ def tick_command(now_text: str | None, dry_run: bool) -> None:
             click.echo(f"warning: assignment {code} has no usable contact", err=True)
 
     asyncio.run(go())
+
+
+def _printing_sends(debug: bool) -> None:
+    """The command prints each email it sends: the dispatcher's log line would say it a second time."""
+    if not debug:
+        logging.getLogger("followup.dispatch").setLevel(logging.WARNING)
 
 
 @click.command(name="digest")
@@ -73,6 +89,7 @@ def digest_command(now_text: str | None, send: bool, preview: bool, html_out: Pa
     engine = a.engine()
     now = a.now(now_text)
     if send:
+        _printing_sends(a.debug)
 
         async def go() -> None:
             mailer = Mailer.create(engine, a.settings)

@@ -44,7 +44,7 @@ MAX_ERROR_CHARS = 1000
 _IDS_PER_UPDATE = 300
 
 
-def _due(now: datetime) -> sa.ColumnElement[bool]:
+def due_clause(now: datetime) -> sa.ColumnElement[bool]:
     """Planned and due, or claimed by a worker whose lease has run out."""
     n = NOTIFICATION
     return sa.or_(
@@ -77,14 +77,14 @@ def claim(
     }
     kind_filter = n.c.kind.in_(tuple(kinds)) if kinds is not None else sa.true()
     with engine.begin() as conn:
-        first = sa.select(n.c.id).where(_due(now), kind_filter).order_by(n.c.scheduled_at, n.c.id).limit(limit)
+        first = sa.select(n.c.id).where(due_clause(now), kind_filter).order_by(n.c.scheduled_at, n.c.id).limit(limit)
         claimed = _lease(conn, first, now, lease)
         contacts = sorted(
             {row.contact_id for row in claimed if row.contact_id is not None and row.kind in REMINDER_KINDS}
         )
         if contacts:
             companions = sa.select(n.c.id).where(
-                _due(now), kind_filter, n.c.kind.in_(REMINDER_KINDS), n.c.contact_id.in_(contacts)
+                due_clause(now), kind_filter, n.c.kind.in_(REMINDER_KINDS), n.c.contact_id.in_(contacts)
             )
             claimed += _lease(conn, companions, now, lease)
     ids = [row.id for row in claimed]
@@ -108,7 +108,7 @@ def _lease(conn: Connection, pick: sa.Select[Any], now: datetime, values: dict[s
         which: sa.ColumnElement[bool] = n.c.id.in_(picked)
     else:
         which = n.c.id.in_(pick.scalar_subquery())
-    stmt = sa.update(n).where(which, _due(now)).values(**values).returning(n.c.id, n.c.contact_id, n.c.kind)
+    stmt = sa.update(n).where(which, due_clause(now)).values(**values).returning(n.c.id, n.c.contact_id, n.c.kind)
     return list(conn.execute(stmt).all())
 
 
