@@ -13,6 +13,7 @@ import click
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from followup.cli.checks import require_party
 from followup.cli.context import app, now_option
 from followup.clock import as_utc, local_date
 from followup.daemon.services import Mailer, send_digest, tick
@@ -58,7 +59,7 @@ def tick_command(now_text: str | None, dry_run: bool) -> None:
                 click.echo(f"would send: {line}")
             click.echo(f"dry run at {now.isoformat()}: {len(result.messages)} email(s) would be sent; nothing changed")
             return
-        for line in result.messages:
+        for line in [] if a.quiet else result.messages:
             click.echo(f"sent: {line}")
         click.echo(
             f"tick at {now.isoformat()}: {result.plan.planned} planned, {result.sent} sent, "
@@ -281,8 +282,8 @@ def calendar_command(
     tag, domain = a.settings.secretariat.tag, a.settings.mail.domain
     entries = []
     with Session(engine) as session:
-        if country and session.get(Party, country) is None:
-            raise NotFoundError(f"no country or organisation {country!r}")
+        if country:
+            country = require_party(session, country)
         stmt = (
             select(Assignment, Commitment, Party)
             .join(Commitment, col(Commitment.id) == Assignment.commitment_id)

@@ -159,7 +159,10 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI; turn every error into one line and an exit code."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        cli.main(args=argv, prog_name="followup", standalone_mode=False)
+        # Without standalone mode click returns the code of a ctx.exit() or Exit raised by a command.
+        code = cli.main(args=argv, prog_name="followup", standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,9 +43,18 @@ class InboxResult:
 
 
 def ingest_files(
-    engine: Engine, settings: Settings, paths: Iterable[Path], *, clock: Clock, secret: bytes
+    engine: Engine,
+    settings: Settings,
+    paths: Iterable[Path],
+    *,
+    clock: Clock,
+    secret: bytes,
+    on_progress: Callable[[int], None] | None = None,
 ) -> InboxResult:
-    """``followup ingest``: .eml files, mbox files and Maildir folders."""
+    """``followup ingest``: .eml files, mbox files and Maildir folders.
+
+    ``on_progress`` hears how many messages each batch handled (for a progress bar).
+    """
     out = InboxResult()
 
     def unreadable(label: str, reason: str) -> None:
@@ -56,6 +65,8 @@ def ingest_files(
     def flush() -> None:
         results = ingest_many(engine, settings, batch, now=clock.now(), secret=secret)
         out.results.extend((label, result) for (label, _raw), result in zip(batch, results, strict=True))
+        if on_progress is not None:
+            on_progress(len(batch))
         batch.clear()
 
     for label, raw in iter_raw_messages(paths, on_error=unreadable):
