@@ -73,8 +73,10 @@ def inbox_poll(now_text: str | None) -> None:
         raise UsageError("no IMAP host configured (setting imap.host, FOLLOWUP_IMAP__HOST)")
     engine = a.engine()
     clock = FixedClock(a.now(now_text)) if now_text else a.clock
+    if not a.debug:
+        logging.getLogger("followup.ingest").setLevel(logging.WARNING)
     result = asyncio.run(poll_imap(engine, a.settings, clock=clock, secret=signing_key(a.settings)))
-    _report(result)
+    _report(result, quiet=a.quiet)
 
 
 @click.group(name="replies", invoke_without_command=True)

@@ -30,9 +30,10 @@ from followup.outbound.emails.reminder import email_kind
 from followup.outbound.outbox import assign_message_ids, claim, due_clause, record_failure, record_sent, release
 from followup.outbound.render import Renderer, renderer_for
 from followup.outbound.transports.base import Transport
-from followup.schedule.planner import PlanResult, plan, preview
+from followup.schedule.planner import PlanResult, not_planned, plan, preview
 from followup.schedule.policy import Policy
 from followup.schedule.reminder_rules import REMINDER_KINDS, DeliveryGroup, group_for_delivery
+from followup.schedule.rounds import meeting_round_rows
 from followup.schedule.sendwindow import SendWindow
 from followup.settings import Settings
 from followup.store.models import Event, Notification
@@ -120,13 +121,15 @@ class Dispatcher:
         """The emails a tick at ``now`` would send, one line each; nothing is written.
 
         The rows are those a tick would claim (due rows already planned, plus
-        what planning would add, which honours the send windows and the
-        one-email-per-contact-per-day rule) bundled by
+        what planning reminders and meeting rounds would add, which honours
+        the send windows and the one-email-per-contact-per-day rule) bundled by
         :func:`group_for_delivery` as a tick bundles them, so the count is
         the count of emails a real tick sends.
         """
         result = TickResult()
         new = [r for r in preview(self.engine, now, self.settings, self.policies) if r["scheduled_at"] <= now]
+        rounds = not_planned(self.engine, meeting_round_rows(self.engine, self.settings, now))
+        new += [r for r in rounds if r["scheduled_at"] <= now]
         with Session(self.engine) as session:
             due = list(session.exec(select(Notification).where(due_clause(now))).all())
             # Stand-in ids for rows not planned yet, after every stored one (a tick would insert them last).

@@ -119,3 +119,15 @@ def test_quiet_tick_prints_only_the_summary(world: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("\n") == 1 and result.stdout.startswith("tick at ")
     assert result.stderr == ""
+
+
+def test_dry_run_counts_meeting_rounds_as_the_tick_sends_them(world: Path) -> None:
+    """Three weeks before the RCGM the round goes out with the reminders: the dry run names every email."""
+    at = "2026-12-07T15:00Z"
+    dry = run(world, "tick", "--dry-run", "--now", at)
+    assert dry.returncode == 0, dry.stderr
+    would = [line for line in dry.stdout.splitlines() if line.startswith("would send: ")]
+    assert any(line.startswith("would send: meeting_round to ") for line in would)
+    real = run(world, "tick", "--now", at)
+    assert real.returncode == 0, real.stderr
+    assert f", {len(would)} sent," in real.stdout, (len(would), real.stdout.splitlines()[-1])

@@ -148,3 +148,12 @@ def test_the_registry_names_each_benchmark_and_the_command_line_uses_it(capsys: 
         main(["--only", "nonesuch"])
     assert "invalid choice" in capsys.readouterr().err
     assert Outcome("x", [Figure("x", "y", "z", ok=None)]).met
+
+
+def test_startup_bench_reports_both_commands_and_the_ratio() -> None:
+    from bench import startup
+
+    outcome = startup.run(1, lambda line: None)
+    measures = [f.measure for f in outcome.figures]
+    assert measures == ["python -c pass", "followup --help", "ratio"]
+    assert outcome.figures[2].value.endswith("x")
