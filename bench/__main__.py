@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench import ingest, send, tick, web
+from bench import ingest, send, startup, tick, web
 from bench.common import Figure, Outcome
 from bench.sink import PostfixSink
 
@@ -57,6 +57,10 @@ def _web(options: Options, log: Callable[[str], None]) -> Outcome:
     return web.run(sizes.large, sizes.due, sizes.parties, options.repeats or (5 if options.quick else 40), log)
 
 
+def _startup(options: Options, log: Callable[[str], None]) -> Outcome:
+    return startup.run(options.repeats or (5 if options.quick else 30), log)
+
+
 # ----------------------------------------------------------------------------------------------------
 # The registry. Add a benchmark by writing ``bench/<name>.py`` with a ``run(...) -> Outcome`` and one
 # entry here; ``--only`` and the summary table pick it up.
@@ -72,6 +76,11 @@ BENCHMARKS: dict[str, Benchmark] = {
         "send",
         f"msg/s: services.tick -> SMTP sink vs a naive smtplib loop (target >= {send.TARGET_RATIO:g}x)",
         _send,
+    ),
+    "startup": Benchmark(
+        "startup",
+        f"followup --help vs python -c pass (target <= {startup.TARGET_SECONDS:g} s or {startup.TARGET_RATIO:g}x)",
+        _startup,
     ),
     "tick": Benchmark(
         "tick",
@@ -89,7 +98,7 @@ BENCHMARKS: dict[str, Benchmark] = {
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Benchmarks of followup's send path. "
+        description="Benchmarks of followup (send path, ingest, start-up). "
         + "; ".join(f"{b.name}: {b.summary}" for b in BENCHMARKS.values()),
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, one run each: a smoke run")

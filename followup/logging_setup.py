@@ -10,16 +10,41 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+#: Seconds added to each record's real creation time: the injected clock's lead on the real one.
+_clock_offset = 0.0
+
+
+def follow_clock(now: datetime, real_now: float | None = None) -> None:
+    """Stamp log lines on the injected clock (``--now``, FOLLOWUP_NOW) that reads ``now`` at this instant.
+
+    Lines logged while a command acts "as if it were" another instant then
+    say when, in that world, things happened; the clock keeps running from
+    there at real speed.
+    """
+    global _clock_offset
+    _clock_offset = now.timestamp() - (time.time() if real_now is None else real_now)
+
+
+def reset_clock() -> None:
+    """Back to the real clock."""
+    global _clock_offset
+    _clock_offset = 0.0
+
+
+def record_time(record: logging.LogRecord) -> float:
+    """The record's creation time on the injected clock."""
+    return record.created + _clock_offset
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "ts": datetime.fromtimestamp(record_time(record), UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -35,6 +60,9 @@ class JsonFormatter(logging.Formatter):
 class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return time.strftime(datefmt or self.default_time_format, time.localtime(record_time(record)))
 
 
 def configure_logging(fmt: str = "text", level: str = "INFO") -> None:

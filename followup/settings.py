@@ -274,6 +274,53 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     return result
 
 
+#: ``FOLLOWUP_*`` variables that are read elsewhere (CLI options, paths, tests), not settings.
+NON_SETTING_VARIABLES = frozenset(
+    {"FOLLOWUP_NOW", "FOLLOWUP_CONFIG", "FOLLOWUP_DEBUG", "FOLLOWUP_HOME", "FOLLOWUP_IMPORT_LEAD_DAYS"}
+)
+NON_SETTING_PREFIXES = ("FOLLOWUP_TEST_",)
+
+
+def setting_variable_names() -> list[str]:
+    """Every environment variable that names a setting (``FOLLOWUP_SMTP__HOST``...)."""
+    names = []
+    for section, model in _section_fields(Settings).items():
+        if model is None:
+            names.append(f"{ENV_PREFIX}{section.upper()}")
+        else:
+            names += [f"{ENV_PREFIX}{section.upper()}__{leaf.upper()}" for leaf in model.model_fields]
+    return names
+
+
+def unknown_environment(environ: Mapping[str, str] | None = None) -> list[str]:
+    """One warning per ``FOLLOWUP_*`` variable that names no setting, with the closest one.
+
+    A TOML typo is refused by validation; an environment typo would
+    otherwise be ignored without a word, since the environment also carries
+    variables that are not settings (:data:`NON_SETTING_VARIABLES`).
+    """
+    import difflib
+
+    env = os.environ if environ is None else environ
+    top = _section_fields(Settings)
+    known = setting_variable_names()
+    warnings = []
+    for key in sorted(env):
+        if not key.startswith(ENV_PREFIX) or key in NON_SETTING_VARIABLES or key.startswith(NON_SETTING_PREFIXES):
+            continue
+        name = key[len(ENV_PREFIX) :].lower()
+        if _resolve(top, name) is not None:
+            continue
+        if name.endswith("_file") and _resolve(top, name[: -len("_file")]) is not None:
+            continue
+        base = key[: -len("_FILE")] if key.endswith("_FILE") else key
+        suffixes = {name[len(ENV_PREFIX) :]: name for name in known}
+        close = difflib.get_close_matches(base[len(ENV_PREFIX) :].upper(), list(suffixes), n=1, cutoff=0.7)
+        hint = f": did you mean {suffixes[close[0]]}{key[len(base) :]}?" if close else ""
+        warnings.append(f"environment variable {key} names no setting, ignored{hint}")
+    return warnings
+
+
 def _resolve(top: dict[str, type[BaseModel] | None], name: str) -> list[str] | None:
     if "__" in name:
         section, _, leaf = name.partition("__")

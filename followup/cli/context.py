@@ -13,6 +13,7 @@ import click
 from sqlalchemy.engine import Engine
 
 from followup.clock import Clock, SystemClock, parse_now
+from followup.logging_setup import follow_clock
 from followup.settings import Settings
 from followup.store.db import ensure_current, make_engine, migrate
 
@@ -22,6 +23,8 @@ class AppContext:
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
     debug: bool = False
+    #: ``--quiet``: no progress bars and no chatter, only results, warnings and errors.
+    quiet: bool = False
     _engine: Engine | None = None
 
     def engine(self, *, migrate_first: bool = False) -> Engine:
@@ -37,7 +40,9 @@ class AppContext:
     def now(self, override: str | None = None) -> datetime:
         """``--now`` when given (ISO date or datetime, secretariat zone when naive), else the clock."""
         if override:
-            return parse_now(override, self.settings.secretariat.timezone)
+            now = parse_now(override, self.settings.secretariat.timezone)
+            follow_clock(now)
+            return now
         return self.clock.now()
 
     def close(self) -> None:

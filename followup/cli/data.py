@@ -7,8 +7,9 @@ from pathlib import Path
 import click
 from sqlmodel import Session, col, select
 
+from followup.cli.checks import require_party
 from followup.cli.context import app, now_option
-from followup.cli.output import emit_matrix, emit_rows, format_option
+from followup.cli.output import LAYOUTS, emit_matrix, emit_rows, format_option, working
 from followup.clock import local_date
 from followup.outbound.signing import signing_key
 from followup.schedule.loading import apply_dataset
@@ -30,12 +31,14 @@ def load(files: tuple[Path, ...], prune: bool, dry_run: bool, now_text: str | No
     nothing is written.
     """
     a = app()
-    data = parse_files(list(files))
-    report = apply_dataset(
-        a.engine(), data, now=a.now(now_text), prune=prune, dry_run=dry_run, zone=a.settings.secretariat.timezone
-    )
+    with working(a, f"loading {len(files)} file(s)"):
+        data = parse_files(list(files))
+        report = apply_dataset(
+            a.engine(), data, now=a.now(now_text), prune=prune, dry_run=dry_run, zone=a.settings.secretariat.timezone
+        )
     for line in report.summary_lines():
-        click.echo(line)
+        if not a.quiet or "0 new, 0 updated" not in line:
+            click.echo(line)
     if dry_run:
         click.echo("dry run: nothing written")
 
@@ -63,26 +66,43 @@ def demo(today: object, if_empty: bool, now_text: str | None) -> None:
             if session.exec(select(Commitment.id).limit(1)).first() is not None:
                 click.echo("database already has data; demo not loaded")
                 return
-    data = shift_demo(parse_files(demo_files(config_dir() / "demo")), day)
-    report = apply_dataset(engine, data, now=now, zone=a.settings.secretariat.timezone)
+    with working(a, "loading the demo"):
+        data = shift_demo(parse_files(demo_files(config_dir() / "demo")), day)
+        report = apply_dataset(engine, data, now=now, zone=a.settings.secretariat.timezone)
     click.echo(f"demo loaded around {day.isoformat()}")
-    for line in report.summary_lines():
-        click.echo(line)
+    if not a.quiet:
+        for line in report.summary_lines():
+            click.echo(line)
 
 
 @click.command()
 @format_option
 @click.option("--country", help="Only this owner code (e.g. HN).")
+@click.option(
+    "--by",
+    type=click.Choice(LAYOUTS),
+    default="auto",
+    show_default=True,
+    help="Table layout: one row per commitment (the matrix), per owner (transposed), or a summary per owner; "
+    "auto picks the matrix when it fits the terminal, else the summary.",
+)
 @now_option
-def status(fmt: str, country: str | None, now_text: str | None) -> None:
-    """Show the status matrix: commitments x owners.
+def status(fmt: str, country: str | None, by: str, now_text: str | None) -> None:
+    """Show where each commitment stands, for each owner.
 
     Cells: pending, due in N days, due today, overdue N days, submitted,
-    confirmed, waived, extended; each with its assignment id (#N).
+    confirmed, waived, extended; each with its assignment id (#N). Rows come
+    sorted by due date. The summary gives each owner's counts (overdue, due
+    within 30 days, later, submitted, closed) and its next item due. CSV and
+    JSON always give the whole matrix.
     """
     a = app()
     today = local_date(a.now(now_text), a.settings.secretariat.timezone)
-    emit_matrix(status_matrix(a.engine(), today, country=country), fmt)
+    engine = a.engine()
+    if country:
+        with Session(engine) as session:
+            country = require_party(session, country)
+    emit_matrix(status_matrix(engine, today, country=country), fmt, by)
 
 
 @click.command()
@@ -109,7 +129,7 @@ def contacts(fmt: str, country: str | None) -> None:
     with Session(app().engine()) as session:
         stmt = select(Contact, Party).join(Party).order_by(Contact.party_code, Contact.role, Contact.key)
         if country:
-            stmt = stmt.where(Contact.party_code == country)
+            stmt = stmt.where(Contact.party_code == require_party(session, country))
         rows = [
             (
                 c.key,

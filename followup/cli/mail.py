@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import logging
 import signal
 from datetime import datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ import click
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from followup.cli.checks import require_party
 from followup.cli.context import app, now_option
 from followup.clock import as_utc, local_date
 from followup.daemon.services import Mailer, send_digest, tick
@@ -30,18 +32,26 @@ from followup.store.models import Assignment, Contact, Meeting, Notification, Pa
 
 @click.command(name="tick")
 @now_option
-@click.option("--dry-run", is_flag=True, help="Print what would be sent; change nothing and send nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the emails a tick would send (recipient, kind, items), one line each; change nothing.",
+)
 def tick_command(now_text: str | None, dry_run: bool) -> None:
     """Plan and send everything due at that instant, then exit (for cron and tests).
 
     Exits 1 when emails were tried and none went out (the relay is down, or
     every one was refused). SIGINT/SIGTERM stop claiming, let SMTP
     transactions under way finish and hand back the rest.
+
+    Prints one line per email sent (the dispatcher's own log line for each
+    send is left to the daemon) and a summary.
     """
     a = app()
     engine = a.engine()
     now = a.now(now_text)
     failed_all = ""
+    _printing_sends(a.debug)
 
     async def go() -> None:
         nonlocal failed_all
@@ -58,9 +68,9 @@ def tick_command(now_text: str | None, dry_run: bool) -> None:
         if dry_run:
             for line in result.messages:
                 click.echo(f"would send: {line}")
-            click.echo(f"dry run at {now.isoformat()}: {len(result.messages)} email step(s) due; nothing changed")
+            click.echo(f"dry run at {now.isoformat()}: {len(result.messages)} email(s) would be sent; nothing changed")
             return
-        for line in result.messages:
+        for line in [] if a.quiet else result.messages:
             click.echo(f"sent: {line}")
         click.echo(
             f"tick at {now.isoformat()}: {result.plan.planned} planned, {result.sent} sent, "
@@ -76,6 +86,12 @@ def tick_command(now_text: str | None, dry_run: bool) -> None:
         raise DeliveryError(failed_all)
 
 
+def _printing_sends(debug: bool) -> None:
+    """The command prints each email it sends: the dispatcher's log line would say it a second time."""
+    if not debug:
+        logging.getLogger("followup.dispatch").setLevel(logging.WARNING)
+
+
 @click.command(name="digest")
 @now_option
 @click.option("--send", "send", is_flag=True, help="Send this week's digest to the secretariat (once per week).")
@@ -89,6 +105,7 @@ def digest_command(now_text: str | None, send: bool, preview: bool, html_out: Pa
     engine = a.engine()
     now = a.now(now_text)
     if send:
+        _printing_sends(a.debug)
 
         async def go() -> None:
             mailer = Mailer.create(engine, a.settings)
@@ -274,7 +291,11 @@ def calendar_command(
 ) -> None:
     """Write an iCalendar feed of open deadlines and meetings (import it in any calendar)."""
     a = app()
-    feed, count = deadlines_feed(a.engine(), a.settings, a.now(now_text), country=country, language=language, days=days)
+    engine = a.engine()
+    if country:
+        with Session(engine) as session:
+            country = require_party(session, country)
+    feed, count = deadlines_feed(engine, a.settings, a.now(now_text), country=country, language=language, days=days)
     if out is not None:
         out.write_bytes(feed)
         click.echo(f"{count} event(s) written to {out}")

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from followup.cli.context import app, now_option
+from followup.cli.output import working
 from followup.clock import local_date
 from followup.errors import UsageError
 from followup.planimport.changes import Changes, compare, read_previous
@@ -118,7 +119,8 @@ def import_plan(
         raise UsageError("--out names the plan itself: choose another file for the commitments")
     now = a.now(now_text)
     today = local_date(now, a.settings.secretariat.timezone)
-    result = read_and_extract(file, today=today, lead_days=lead_days)
+    with working(a, f"reading {file.name}"):
+        result = read_and_extract(file, today=today, lead_days=lead_days)
     previous_source = previous_path or (out_path if out_path.exists() else None)
     comparison = compare(read_previous(previous_source), result) if previous_source is not None else None
     rows = review_rows(result, today)
@@ -141,7 +143,8 @@ def import_plan(
     if apply_:
         from followup.schedule.loading import load_paths
 
-        report = load_paths(a.engine(), [out_path], now=now, prune=False)
+        with working(a, f"loading {out_path.name}"):
+            report = load_paths(a.engine(), [out_path], now=now, prune=False)
         click.echo(f"loaded {out_path}:")
         for line in report.summary_lines():
             click.echo(line)

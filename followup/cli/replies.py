@@ -4,26 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
 from sqlmodel import Session, col, select
 
 from followup.cli.context import app, now_option
-from followup.cli.output import FORMATS, emit_rows
+from followup.cli.output import FORMATS, emit_rows, progress
 from followup.clock import FixedClock
 from followup.daemon.triage import assign_message, dismiss_message, get_message
-from followup.errors import UsageError
+from followup.errors import NotFoundError, UsageError
 from followup.inbound.inbox import InboxResult, ingest_files, poll_imap
 from followup.outbound.signing import signing_key
-from followup.store.models import InboundMatch, InboundMessage
+from followup.store.models import Assignment, InboundMatch, InboundMessage
 
 
-def _report(result: InboxResult) -> None:
-    for label, outcome in result.results:
-        click.echo(f"{label}: {'#' + str(outcome.inbound_id) + ' ' if outcome.inbound_id else ''}{outcome.describe()}")
+def _report(result: InboxResult, *, quiet: bool = False, refused: str = "warning") -> None:
+    if not quiet:
+        for label, outcome in result.results:
+            shown = f"#{outcome.inbound_id} " if outcome.inbound_id else ""
+            click.echo(f"{label}: {shown}{outcome.describe()}")
     for label, reason in result.unreadable:
-        click.echo(f"followup: warning: {label}: {reason}", err=True)
+        click.echo(f"followup: {refused}: {label}: {reason}", err=True)
     click.echo(f"{result.stored} stored, {result.duplicates} already known, {len(result.unreadable)} unreadable")
 
 
@@ -33,15 +37,25 @@ def _report(result: InboxResult) -> None:
 def ingest_command(paths: tuple[Path, ...], now_text: str | None) -> None:
     """Read replies from .eml files, mbox files or Maildir folders, and act on them.
 
-    Each message is stored before it is interpreted and is never stored twice.
+    Each message is stored before it is interpreted and is never stored
+    twice. A file that is not an email (no header block with From or
+    Message-ID) is refused and not stored; a damaged email is stored and
+    quarantined. Exits 1 when any path was refused or unreadable, after
+    reading the others.
     """
     a = app()
     engine = a.engine()
     clock = FixedClock(a.now(now_text)) if now_text else a.clock
-    result = ingest_files(engine, a.settings, list(paths), clock=clock, secret=signing_key(a.settings))
-    _report(result)
-    if result.unreadable and not result.results:
-        raise UsageError("no message could be read from the given paths")
+    if not a.debug:
+        # Each message gets its line below; the ingester's own log line would repeat it.
+        logging.getLogger("followup.ingest").setLevel(logging.WARNING)
+    with progress(a, "ingesting") as advance:
+        result = ingest_files(
+            engine, a.settings, list(paths), clock=clock, secret=signing_key(a.settings), on_progress=advance
+        )
+    _report(result, quiet=a.quiet, refused="error")
+    if result.unreadable:
+        raise click.exceptions.Exit(1)
 
 
 @click.group(name="inbox")
@@ -58,8 +72,10 @@ def inbox_poll(now_text: str | None) -> None:
         raise UsageError("no IMAP host configured (setting imap.host, FOLLOWUP_IMAP__HOST)")
     engine = a.engine()
     clock = FixedClock(a.now(now_text)) if now_text else a.clock
+    if not a.debug:
+        logging.getLogger("followup.ingest").setLevel(logging.WARNING)
     result = asyncio.run(poll_imap(engine, a.settings, clock=clock, secret=signing_key(a.settings)))
-    _report(result)
+    _report(result, quiet=a.quiet)
 
 
 @click.group(name="replies", invoke_without_command=True)
@@ -69,7 +85,11 @@ def inbox_poll(now_text: str | None) -> None:
 @click.option("--limit", type=int, default=100, show_default=True, help="At most this many, newest first.")
 @click.pass_context
 def replies(ctx: click.Context, unmatched: bool, assignment_id: int | None, fmt: str, limit: int) -> None:
-    """List inbound messages with classification, intent, match and an excerpt."""
+    """List inbound messages with classification, intent, match and an excerpt.
+
+    The table puts the sender, subject and excerpt in one wrapped column so
+    that it reads in 80 columns; CSV and JSON give every field.
+    """
     if ctx.invoked_subcommand is not None:
         return
     with Session(app().engine()) as session:
@@ -77,6 +97,8 @@ def replies(ctx: click.Context, unmatched: bool, assignment_id: int | None, fmt:
         if unmatched:
             stmt = stmt.where(InboundMessage.triage == "open")
         if assignment_id is not None:
+            if session.get(Assignment, assignment_id) is None:
+                raise NotFoundError(f"no assignment {assignment_id} (see 'followup status')")
             stmt = stmt.join(InboundMatch, col(InboundMatch.inbound_id) == InboundMessage.id).where(
                 InboundMatch.assignment_id == assignment_id
             )
@@ -88,22 +110,6 @@ def replies(ctx: click.Context, unmatched: bool, assignment_id: int | None, fmt:
                 select(InboundMatch.inbound_id, InboundMatch.assignment_id).where(col(InboundMatch.inbound_id).in_(ids))
             ).all():
                 matches.setdefault(m_id, []).append(a_id)
-    rows = [
-        (
-            m.id,
-            m.received_at.isoformat(timespec="minutes") if m.received_at else "",
-            m.sender,
-            m.subject[:80],
-            m.classification,
-            m.intent if m.classification == "human" else "",
-            " ".join(f"#{a}" for a in sorted(matches.get(m.id or 0, []))),
-            m.match_method,
-            "yes" if m.verified else "no",
-            m.triage,
-            " ".join(m.new_text.split())[:100],
-        )
-        for m in messages
-    ]
     columns = [
         "id",
         "received",
@@ -117,7 +123,60 @@ def replies(ctx: click.Context, unmatched: bool, assignment_id: int | None, fmt:
         "triage",
         "excerpt",
     ]
-    emit_rows(fmt, columns, rows, "Replies")
+    rows = [
+        (
+            m.id,
+            m.received_at.isoformat(timespec="minutes") if m.received_at else "",
+            m.sender,
+            m.subject[:80],
+            m.classification,
+            m.intent if m.classification == "human" else "",
+            " ".join(f"#{a}" for a in sorted(matches.get(m.id or 0, []))),
+            m.match_method,
+            "yes" if m.verified else "no",
+            m.triage,
+            _excerpt(m.new_text),
+        )
+        for m in messages
+    ]
+    if fmt != "table":
+        emit_rows(fmt, columns, rows, "Replies")
+        return
+    if not rows:
+        click.echo("no replies" + (" waiting in triage" if unmatched else ""))
+        return
+    emit_replies(rows)
+
+
+def _excerpt(text: str, limit: int = 100) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def emit_replies(rows: Sequence[tuple[object, ...]]) -> None:
+    """A few columns a line, then the subject and the excerpt wrapped beneath: fits 80 columns."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from followup.cli.output import console
+
+    out = console()
+    table = Table(show_lines=True, title="Replies (newest first)")
+    table.add_column("id", justify="right", no_wrap=True)
+    table.add_column("received", no_wrap=True)
+    table.add_column("from / subject / excerpt", overflow="fold", ratio=1)
+    table.add_column("understood", overflow="fold", max_width=22)
+    table.add_column("triage", no_wrap=True)
+    for mid, received, sender, subject, cls, intent, assigned, method, verified, triage, excerpt in rows:
+        understood = str(intent or cls)
+        if assigned:
+            understood += f"\n{assigned}" + (f" by {method}" if method else "")
+            understood += "" if verified == "yes" else "\n[yellow]unverified[/]"
+        about = f"[bold]{escape(str(sender))}[/]\n{escape(str(subject))}"
+        if excerpt:
+            about += f"\n[dim]{escape(str(excerpt))}[/]"
+        table.add_row(str(mid), str(received).replace("T", "\n"), about, understood, str(triage))
+    out.print(table)
 
 
 @replies.command(name="show")

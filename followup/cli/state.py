@@ -7,6 +7,7 @@ from datetime import date
 import click
 
 from followup.cli.context import app, now_option
+from followup.clock import local_date
 from followup.daemon.actions import extend, set_state
 from followup.errors import UsageError
 
@@ -39,15 +40,26 @@ submitted_command = _state_command(
 @click.option("--to", "to_date", required=True, help="The new due date (YYYY-MM-DD).")
 @click.option("--note", default="", help="Why; kept in the event log.")
 @click.option("--by", "actor", default="secretariat", show_default=True, help="Who granted the extension.")
+@click.option("--force", is_flag=True, help="Accept a new due date before today (recording a past agreement).")
 @now_option
-def extend_command(assignment: int, to_date: str, note: str, actor: str, now_text: str | None) -> None:
-    """Give an assignment a new due date; its reminders re-arm for that date."""
+def extend_command(assignment: int, to_date: str, note: str, actor: str, force: bool, now_text: str | None) -> None:
+    """Give an assignment a new due date; its reminders re-arm for that date.
+
+    A date before today is refused unless --force: it would make the item
+    overdue at once, which is rarely what an extension means.
+    """
     try:
         new_due = date.fromisoformat(to_date)
     except ValueError:
         raise UsageError(f"--to {to_date!r} is not a date (YYYY-MM-DD)") from None
     a = app()
-    row = extend(a.engine(), assignment, new_due, now=a.now(now_text), actor=actor, note=note)
+    now = a.now(now_text)
+    today = local_date(now, a.settings.secretariat.timezone)
+    if new_due < today and not force:
+        raise UsageError(
+            f"--to {new_due.isoformat()} is before today ({today.isoformat()}); add --force if you mean it"
+        )
+    row = extend(a.engine(), assignment, new_due, now=now, actor=actor, note=note)
     click.echo(f"assignment {row.id} ({row.commitment_id}, {row.party_code}) now due {row.due_date.isoformat()}")
 
 

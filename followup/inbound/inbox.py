@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,9 +45,18 @@ class InboxResult:
 
 
 def ingest_files(
-    engine: Engine, settings: Settings, paths: Iterable[Path], *, clock: Clock, secret: bytes
+    engine: Engine,
+    settings: Settings,
+    paths: Iterable[Path],
+    *,
+    clock: Clock,
+    secret: bytes,
+    on_progress: Callable[[int], None] | None = None,
 ) -> InboxResult:
-    """``followup ingest``: .eml files, mbox files and Maildir folders."""
+    """``followup ingest``: .eml files, mbox files and Maildir folders.
+
+    ``on_progress`` hears how many messages each batch handled (for a progress bar).
+    """
     out = InboxResult()
     out.results.extend(
         ("(stored earlier)", r) for r in interpret_pending(engine, settings, now=clock.now(), secret=secret)
@@ -61,6 +70,8 @@ def ingest_files(
     def flush() -> None:
         results = ingest_many(engine, settings, batch, now=clock.now(), secret=secret)
         out.results.extend((label, result) for (label, _raw), result in zip(batch, results, strict=True))
+        if on_progress is not None:
+            on_progress(len(batch))
         batch.clear()
 
     for label, raw in iter_raw_messages(paths, on_error=unreadable):

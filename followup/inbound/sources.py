@@ -3,7 +3,8 @@
 ``followup ingest`` accepts whatever an officer exported from a mail client,
 so each path is sniffed rather than trusted by its name: a directory with
 ``new/`` or ``cur/`` is a Maildir, any other directory is searched for
-message files, and a file starting with ``From `` is an mbox. One unreadable
+message files, and a file starting with ``From `` is an mbox; any other file
+must start with a header block (:func:`looks_like_email`). One unreadable
 file must not stop the other ten thousand: problems are reported through
 ``on_error`` (by default a warning in the log) and iteration carries on.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 import mailbox
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -21,6 +23,33 @@ log = logging.getLogger(__name__)
 
 #: Called with (label, reason) for every file or message that could not be read.
 OnError = Callable[[str, str], None]
+NOT_AN_EMAIL = "not an email (no header block with From or Message-ID)"
+#: A header field: a name of printable ASCII other than the colon, then a colon (RFC 5322 section 2.2).
+_FIELD = re.compile(rb"^([!-9;-~]+)[ \t]*:")
+#: How far into a file to look for the end of its header block.
+_HEADER_LIMIT = 256 * 1024
+
+
+def looks_like_email(data: bytes) -> bool:
+    """Whether ``data`` starts with a header block naming From or Message-ID.
+
+    A file that is not a message at all (a text file, YAML, a spreadsheet)
+    is refused rather than stored and quarantined; a damaged message still
+    has a header block, so it is kept and quarantined as before.
+    """
+    names: set[bytes] = set()
+    for index, line in enumerate(data[:_HEADER_LIMIT].split(b"\n")):
+        line = line.rstrip(b"\r")
+        if not line:
+            break
+        if index == 0 and line.startswith(b"From "):
+            continue  # an mbox envelope line
+        field = _FIELD.match(line)
+        if field is not None:
+            names.add(field.group(1).lower())
+        elif not line[:1].isspace() and not names:
+            return False  # the first line is neither a field nor a continuation
+    return b"from" in names or b"message-id" in names
 
 
 class RawMessage(NamedTuple):
@@ -112,6 +141,9 @@ def _file(path: Path, report: OnError) -> Iterator[RawMessage]:
     data = path.read_bytes()
     if not data.strip():
         report(str(path), "empty file")
+        return
+    if not looks_like_email(data):
+        report(str(path), NOT_AN_EMAIL)
         return
     yield RawMessage(str(path), data)
 

@@ -45,9 +45,11 @@ from followup.outbound.compose import ComposedMessage, Composer
 from followup.outbound.emails import build_email
 from followup.outbound.emails.base import BuildContext
 from followup.outbound.emails.lookup import RowCache
+from followup.outbound.emails.reminder import email_kind
 from followup.outbound.outbox import (
     assign_message_ids,
     claim,
+    due_clause,
     plan_recipient_retry,
     record_failure,
     record_refusals,
@@ -59,9 +61,10 @@ from followup.outbound.outbox import (
 )
 from followup.outbound.render import Renderer, renderer_for
 from followup.outbound.transports.base import Transport
-from followup.schedule.planner import PlanResult, plan, preview
+from followup.schedule.planner import PlanResult, not_planned, plan, preview
 from followup.schedule.policy import Policy
 from followup.schedule.reminder_rules import REMINDER_KINDS, DeliveryGroup, group_for_delivery
+from followup.schedule.rounds import meeting_round_rows
 from followup.schedule.sendwindow import SendWindow
 from followup.settings import Settings
 from followup.store.models import Event, Notification
@@ -199,18 +202,34 @@ class Dispatcher:
             await asyncio.to_thread(renew_all, self.engine, self.worker_id, self.lease_clock.now(), self.lease_seconds)
 
     def _dry_run(self, now: datetime) -> TickResult:
-        """What would go out at ``now``: due rows already planned plus what planning would add."""
+        """The emails a tick at ``now`` would send, one line each; nothing is written.
+
+        The rows are those a tick would claim (due rows already planned, plus
+        what planning reminders and meeting rounds would add, which honours
+        the send windows and the one-email-per-contact-per-day rule) bundled by
+        :func:`group_for_delivery` as a tick bundles them, so the count is
+        the count of emails a real tick sends.
+        """
         result = TickResult()
         new = [r for r in preview(self.engine, now, self.settings, self.policies) if r["scheduled_at"] <= now]
+        rounds = not_planned(self.engine, meeting_round_rows(self.engine, self.settings, now))
+        new += [r for r in rounds if r["scheduled_at"] <= now]
         with Session(self.engine) as session:
-            due = session.exec(
-                select(Notification)
-                .where(Notification.state == "planned", Notification.scheduled_at <= now)
-                .order_by(col(Notification.scheduled_at))
-            ).all()
-        lines = [f"{n.kind} to {n.recipient} (#{n.assignment_id or '-'} {n.step})".replace(" )", ")") for n in due]
-        lines += [f"{r['kind']} to {r['recipient']} (#{r['assignment_id']} {r['step']})" for r in new]
-        result.messages = lines
+            due = list(
+                session.exec(
+                    select(Notification).where(due_clause(now, max_attempts=self.settings.smtp.max_attempts))
+                ).all()
+            )
+            # Stand-in ids for rows not planned yet, after every stored one (a tick would insert them last).
+            next_id = max((r.id or 0 for r in due), default=0) + 1
+            for offset, values in enumerate(new):
+                due.append(Notification(**{**values, "id": next_id + offset}))
+            due.sort(key=lambda r: (as_utc(r.scheduled_at), r.id or 0))
+            cache = RowCache(session)
+            cache.preload_contacts([r.contact_id for r in due if r.contact_id is not None])
+            default_zone = self.settings.secretariat.timezone
+            groups = group_for_delivery(due, now, lambda r: cache.zone(r.contact_id) or default_zone)
+        result.messages = [describe_group(group) for group in groups]
         result.plan.planned = len(new)
         return result
 
@@ -431,6 +450,17 @@ def _resend_outgoing(row: Notification) -> Outgoing:
     assert message is not None
     assert row.id is not None
     return Outgoing([row.id], row.kind, message, f"{row.kind} to {', '.join(message.recipients)} (resent)")
+
+
+def describe_group(group: DeliveryGroup) -> str:
+    """One line for an email a tick would send: kind, recipient, copies and the items it lists."""
+    kinds = [r.kind for r in group.items]
+    kind = email_kind(kinds) if kinds[0] in REMINDER_KINDS else kinds[0]
+    line = f"{kind} to {group.recipient}"
+    if group.cc:
+        line += f" (cc {', '.join(group.cc)})"
+    items = [f"#{r.assignment_id} {r.step}".rstrip() for r in group.items if r.assignment_id is not None]
+    return line + (f": {', '.join(items)}" if items else "")
 
 
 class _SentLedger:

@@ -58,11 +58,13 @@ MAX_ERROR_CHARS = 1000
 _IDS_PER_UPDATE = 300
 
 
-def _due(now: datetime, at: datetime, max_attempts: int | None) -> sa.ColumnElement[bool]:
-    """Planned and due at ``now``, or claimed by a worker whose lease ran out by the real time ``at``.
+def due_clause(now: datetime, at: datetime | None = None, max_attempts: int | None = None) -> sa.ColumnElement[bool]:
+    """Planned and due at ``now``, or claimed by a worker whose lease ran out by the real time ``at`` (default ``now``).
 
-    Rows whose delivery attempts are used up are never due.
+    Rows whose delivery attempts are used up are never due. A tick's claim
+    and ``tick --dry-run`` both ask this, so the dry run lists what a tick takes.
     """
+    at = at if at is not None else now
     n = NOTIFICATION
     due = sa.or_(
         sa.and_(n.c.state == "planned", n.c.scheduled_at <= now),
@@ -102,7 +104,7 @@ def claim(
         "lease_owner": worker_id,
         "lease_until": at + timedelta(seconds=lease_seconds),
     }
-    due = _due(now, at, max_attempts)
+    due = due_clause(now, at, max_attempts)
     kind_filter = n.c.kind.in_(tuple(kinds)) if kinds is not None else sa.true()
     with engine.begin() as conn:
         first = sa.select(n.c.id).where(due, kind_filter).order_by(n.c.scheduled_at, n.c.id).limit(limit)

@@ -117,15 +117,19 @@ def preview(engine: Engine, now: datetime, settings: Settings, policies: Mapping
         if not candidates:
             return []
         context = _load_context(conn, candidates, now)
+    return not_planned(engine, list(_plan_rows(candidates, context, now, settings, policies, window, PlanResult())))
+
+
+def not_planned(engine: Engine, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The rows whose dedupe key is not in the outbox yet: what inserting them would add."""
     existing: set[str] = set()
-    rows = list(_plan_rows(candidates, context, now, settings, policies, window, PlanResult()))
     keys = [r["dedupe_key"] for r in rows]
     with engine.connect() as conn:
         for batch in _chunks(keys):
             existing.update(
                 conn.execute(sa.select(NOTIFICATION.c.dedupe_key).where(NOTIFICATION.c.dedupe_key.in_(batch))).scalars()
             )
-    return [r for r in rows if r["dedupe_key"] not in existing]
+    return [dict(r) for r in rows if r["dedupe_key"] not in existing]
 
 
 @dataclass

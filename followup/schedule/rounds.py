@@ -54,9 +54,14 @@ def due_round(meeting_start: date, today: date, round_days: tuple[int, ...]) -> 
 
 
 def plan_meeting_rounds(engine: Engine, settings: Settings, now: datetime) -> int:
+    return insert_planned(engine, meeting_round_rows(engine, settings, now))
+
+
+def meeting_round_rows(engine: Engine, settings: Settings, now: datetime) -> list[dict[str, Any]]:
+    """The outbox rows of the meeting rounds due at ``now`` (already planned ones included: keys dedupe them)."""
     sched = settings.schedule
     if not sched.meeting_round_days or not sched.meeting_round_kinds:
-        return 0
+        return []
     today = local_date(now, settings.secretariat.timezone)
     window = SendWindow.from_settings(sched)
     rows: list[dict[str, Any]] = []
@@ -95,7 +100,7 @@ def plan_meeting_rounds(engine: Engine, settings: Settings, now: datetime) -> in
                     payload={**payload, "party_code": ""},
                 )
             )
-    return insert_planned(engine, rows)
+    return rows
 
 
 def _owners_with_open_items(session: Session, by: date) -> dict[str, tuple[Party, list[Contact]]]:

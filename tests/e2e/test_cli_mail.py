@@ -35,6 +35,14 @@ def test_tick_dry_run_then_real_tick_then_nothing_twice(tmp_path: Path) -> None:
     sent = len(box)
     assert sent > 0
     assert "0 failed" in real.stdout
+    # The dry run named exactly the emails the tick sent: same count, same recipients, each printed once.
+    assert len(would) == sent, dry.stdout
+    sent_lines = [line for line in real.stdout.splitlines() if line.startswith("sent: ")]
+    assert len(sent_lines) == sent
+    assert "sent reminder" not in real.stderr and "sent overdue" not in real.stderr
+    first = {line.split(" to ", 1)[1].split(" ")[0].rstrip(":,") for line in would}
+    assert first == {line.split(" to ", 1)[1].split(" ")[0].rstrip(":,") for line in sent_lines}
+    assert all(" #" in line for line in would)  # the items each email lists
     for key in box.iterkeys():
         msg = email.message_from_bytes(box.get_bytes(key), policy=email.policy.default)
         assert msg["Auto-Submitted"] == "auto-generated"
@@ -104,3 +112,11 @@ def test_calendar_feed(tmp_path: Path) -> None:
     summaries = [str(e.get("summary")) for e in cal.walk("VEVENT")]
     assert summaries and any("[RCM-" in s for s in summaries)
     assert_one_line_error(run(tmp_path, "calendar", "--country", "ZZ"), "no country or organisation 'ZZ'")
+
+
+def test_log_lines_follow_the_injected_clock(tmp_path: Path) -> None:
+    demo(tmp_path)
+    bad = run(tmp_path, "--debug", "tick", "--now", NOW)
+    stamped = [line for line in bad.stderr.splitlines() if line[:4].isdigit()]
+    assert stamped, bad.stderr
+    assert all(line.startswith("2026-11-30T") for line in stamped), stamped[:3]

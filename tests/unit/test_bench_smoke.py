@@ -156,3 +156,12 @@ def test_the_web_benchmark_requests_real_pages(tmp_path: Path) -> None:
     outcome = web.run(2_000, 20, 20, 2, lambda _line: None, cache_dir=tmp_path)
     assert len(outcome.figures) == 3
     assert outcome.figures[0].value.endswith(" ms")
+
+
+def test_startup_bench_reports_both_commands_and_the_ratio() -> None:
+    from bench import startup
+
+    outcome = startup.run(1, lambda line: None)
+    measures = [f.measure for f in outcome.figures]
+    assert measures == ["python -c pass", "followup --help", "ratio"]
+    assert outcome.figures[2].value.endswith("x")

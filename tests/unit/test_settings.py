@@ -108,3 +108,27 @@ def test_example_config_is_valid_and_complete() -> None:
                 assert key in data[name] or f"# {key} =" in example.read_text(encoding="utf-8"), f"{name}.{key}"
         else:
             assert name in data or f"# {name} =" in example.read_text(encoding="utf-8"), name
+
+
+def test_unknown_environment_variable_names_the_closest_setting() -> None:
+    from followup.settings import unknown_environment
+
+    warnings = unknown_environment(
+        {
+            "FOLLOWUP_SMTP_HOST": "mail.example.org",
+            "FOLLOWUP_SMTP__PORT": "25",
+            "FOLLOWUP_SMTP__PASSWORD_FILE": "/run/secrets/smtp",
+            "FOLLOWUP_DATABASE_URL": "sqlite://",
+            "FOLLOWUP_NOW": "2026-11-30",
+            "FOLLOWUP_CONFIG": "x.toml",
+            "FOLLOWUP_HOME": "/srv",
+            "FOLLOWUP_DEBUG": "1",
+            "FOLLOWUP_TEST_POSTGRES_URL": "postgresql://",
+            "FOLLOWUP_NOTHING_LIKE_IT": "1",
+            "PATH": "/bin",
+        }
+    )
+    assert warnings == [
+        "environment variable FOLLOWUP_NOTHING_LIKE_IT names no setting, ignored",
+        "environment variable FOLLOWUP_SMTP_HOST names no setting, ignored: did you mean FOLLOWUP_SMTP__HOST?",
+    ]
