@@ -231,6 +231,8 @@ class AckContext:
     received_on: date
     proposed_date: date | None = None
     attachments: Sequence[str] = field(default_factory=tuple)
+    #: A confirmation that did not say which of several items it covers: the email asks.
+    ask_which: bool = False
 
 
 Context = ReminderContext | MeetingRoundContext | DigestContext | AckContext
