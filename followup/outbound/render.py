@@ -78,6 +78,8 @@ class ItemView:
     #: For the digest: reminders already sent and the last reply received.
     reminders_sent: int = 0
     last_reply_on: date | None = None
+    #: In an escalation email: this item reached the escalation step (the copies are about it).
+    escalated: bool = False
 
     @property
     def overdue(self) -> bool:
@@ -111,9 +113,9 @@ class ReminderContext:
     recipient_name: str
     items: Sequence[ItemView]
     secretariat: SecretariatView
-    #: Which reminder this is for these items (escalations say "second reminder").
+    #: Which reminder this is for a single item: the emails really sent about it, plus this one.
     reminder_number: int = 1
-    #: Names of the people copied (the alternate, the secretariat), for escalations.
+    #: Who is copied, as a reader names them ("Luis Pérez (punto focal alterno)", "la Secretaría Técnica").
     copied_to: Sequence[str] = ()
     #: True when a calendar file for the deadline is attached.
     has_calendar: bool = False
@@ -121,6 +123,11 @@ class ReminderContext:
     def __post_init__(self) -> None:
         if not self.items:
             raise ValueError("a reminder needs at least one item")
+
+    @property
+    def same_owner(self) -> bool:
+        """Every item is owed by the same party, so the owner is said once, not per item."""
+        return len({i.owner_name for i in self.items}) == 1 and len(self.items) > 1
 
 
 @dataclass(frozen=True)

@@ -158,8 +158,8 @@ def test_escalation_counts_and_names_the_copies() -> None:
     assert es.subject.startswith("Segundo recordatorio: Informe nacional")
     assert "our second reminder" in en.text
     assert "nuestro segundo recordatorio" in es.text
-    assert "Luis Gómez, TS" in en.text
-    assert "Enviamos copia de este mensaje a Luis Gómez, TS" in es.text
+    assert "We are copying this message to Luis Gómez and TS, in case you are away." in en.text
+    assert "Enviamos copia a Luis Gómez y a TS, por si usted se encontrara ausente." in es.text
     third = render("escalation", "es", ReminderContext("Ana", [REPORT], SEC, reminder_number=3))
     assert third.subject.startswith("Tercer recordatorio")
 
