@@ -124,6 +124,8 @@ class ScheduleSettings(_Section):
     policies_file: Path | None = None
     #: How long a claimed outbox row stays ours before another worker may take it.
     lease_seconds: int = Field(default=300, ge=10)
+    #: Emails one contact may get in any seven days; past it, due items wait for the next allowed day, merged.
+    max_emails_per_week: int = Field(default=2, ge=1)
 
 
 class RepliesSettings(_Section):
