@@ -191,6 +191,8 @@ class FailureView:
     kind: str
     error: str
     on: date
+    #: Identical failures (same recipient, state and error) collapse into one line with a count.
+    count: int = 1
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,32 @@ class UnmatchedView:
     subject: str
     received_on: date
     intent: str = "unknown"
+    #: The sender as a person: the focal point's name when known.
+    sender_name: str = ""
+    #: For an extension request: the date asked for.
+    proposed_date: date | None = None
+
+
+@dataclass(frozen=True)
+class OwnerRow:
+    """The digest's opening table: one row per owner."""
+
+    owner_name: str
+    overdue: int
+    due_soon: int
+    #: Submitted by a reply, waiting for the secretariat to confirm.
+    awaiting: int
+
+
+@dataclass(frozen=True)
+class AwayView:
+    """A focal point whose out-of-office reply pauses their reminders."""
+
+    contact_name: str
+    owner_name: str
+    back_on: date
+    #: Who receives the reminders meanwhile; empty when nobody (they wait).
+    stand_in: str = ""
 
 
 @dataclass(frozen=True)
@@ -215,6 +243,10 @@ class DigestContext:
     submissions: Sequence[SubmissionView] = ()
     failures: Sequence[FailureView] = ()
     unmatched: Sequence[UnmatchedView] = ()
+    owners: Sequence[OwnerRow] = ()
+    away: Sequence[AwayView] = ()
+    #: Owners with open items and no contact we can write to.
+    unreachable: Sequence[str] = ()
 
     @property
     def overdue_count(self) -> int:
@@ -222,7 +254,16 @@ class DigestContext:
 
     @property
     def is_empty(self) -> bool:
-        return not (self.overdue_by_party or self.upcoming or self.submissions or self.failures or self.unmatched)
+        return not (
+            self.overdue_by_party
+            or self.upcoming
+            or self.submissions
+            or self.failures
+            or self.unmatched
+            or self.owners
+            or self.away
+            or self.unreachable
+        )
 
 
 @dataclass(frozen=True)
