@@ -125,9 +125,9 @@ class ReminderContext:
             raise ValueError("a reminder needs at least one item")
 
     @property
-    def same_owner(self) -> bool:
-        """Every item is owed by the same party, so the owner is said once, not per item."""
-        return len({i.owner_name for i in self.items}) == 1 and len(self.items) > 1
+    def owner_once(self) -> bool:
+        """Every item is owed by the same party: the introduction names it, the items do not repeat it."""
+        return len({i.owner_name for i in self.items}) == 1
 
 
 @dataclass(frozen=True)
@@ -302,9 +302,13 @@ def _locale(language: str) -> str:
     return _LOCALES.get(language, language)
 
 
+#: Spanish running text writes "el lunes 17 de agosto de 2026", without Babel's comma after the weekday.
+_PATTERNS = {("es", "full"): "EEEE d 'de' MMMM 'de' y"}
+
+
 @functools.lru_cache(maxsize=4096)
 def _format_date(day: date, language: str, fmt: str) -> str:
-    result: str = format_date(day, format=fmt, locale=_locale(language))
+    result: str = format_date(day, format=_PATTERNS.get((language, fmt), fmt), locale=_locale(language))
     return result
 
 
@@ -315,6 +319,21 @@ def _date_range(language: str, start: date, end: date) -> str:
     if (start.year, start.month) == (end.year, end.month):
         return f"{start.day}–{_format_date(end, language, 'long')}"
     return f"{_format_date(start, language, 'long')} – {_format_date(end, language, 'long')}"
+
+
+def _date_span(language: str, start: date, end: date) -> str:
+    """A period in running text: "del 31 de agosto al 2 de septiembre de 2026", "from 31 August to 2 September 2026"."""
+    es = language == "es"
+    if start == end:
+        return ("el " if es else "on ") + _format_date(start, language, "long")
+    if start.year != end.year:
+        first = _format_date(start, language, "long")
+    elif start.month != end.month:
+        first = format_date(start, format="d 'de' MMMM" if es else "d MMMM", locale=_locale(language))
+    else:
+        first = str(start.day)
+    last = _format_date(end, language, "long")
+    return f"del {first} al {last}" if es else f"from {first} to {last}"
 
 
 def _number(language: str, value: float) -> str:
@@ -371,6 +390,7 @@ class Renderer:
             )
             env.filters["date"] = lambda day, fmt="long": _format_date(day, language, fmt)
             env.filters["date_range"] = functools.partial(_date_range, language)
+            env.filters["date_span"] = functools.partial(_date_span, language)
             env.filters["number"] = functools.partial(_number, language)
             env.filters["ordinal"] = functools.partial(_ordinal, language)
             env.globals["plural"] = _plural
