@@ -49,6 +49,7 @@ from pathlib import Path
 
 from followup.clock import add_months
 from followup.errors import NotFoundError
+from followup.paths import config_dir
 from followup.store.dataset import CommitmentRecord, DataSet, DueRule, MeetingRecord
 
 #: The day in the demo's story that ``followup demo`` maps onto today.
@@ -67,7 +68,7 @@ def demo_dir(override: Path | None = None) -> Path:
     """
     if override is not None:
         return override
-    return Path(__file__).resolve().parent.parent / "config" / "demo"
+    return config_dir() / "demo"
 
 
 def demo_files(directory: Path | None = None) -> list[Path]:

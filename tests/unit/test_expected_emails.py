@@ -102,10 +102,11 @@ def cases(kind: str, language: str) -> dict[str, Context]:
         alternate = "Luis Pérez (alternate focal point)" if language == "en" else "Luis Pérez (punto focal alterno)"
         secretariat = "the Technical Secretariat" if language == "en" else "la Secretaría Técnica"
         escalated = replace(late, escalated=True, reminders_sent=6)
+        other_late = replace(late, assignment_id=16, reference="[RCM-16]", title=TITLES["format"][language])
         return {
             "single": ReminderContext("Ana María López", [escalated], sec, reminder_number=7,
                                       copied_to=[alternate, secretariat]),
-            "plural": ReminderContext("Ana María López", [escalated, late], sec, reminder_number=7,
+            "plural": ReminderContext("Ana María López", [escalated, other_late], sec, reminder_number=7,
                                       copied_to=[alternate, secretariat]),
         }  # fmt: skip
     if kind == "meeting_round":
