@@ -58,9 +58,9 @@ def cli(ctx: click.Context, config_path: Path | None, debug: bool, log_format: s
 
 def _register_commands() -> None:
     """Add every command group's commands to the ``followup`` group."""
-    from followup.cli import admin, data, mail, plan, replies, state
+    from followup.cli import admin, data, history, mail, plan, replies, state
 
-    for module in (admin, data, state, mail, replies):
+    for module in (admin, data, state, mail, replies, history):
         for command in module.commands:
             cli.add_command(command)
     cli.add_command(plan.import_plan)
