@@ -18,6 +18,7 @@ from followup.daemon.services import Mailer, send_digest, tick
 from followup.errors import NotFoundError, UsageError
 from followup.outbound.dispatch import Dispatcher, Outgoing
 from followup.outbound.emails.digest import collect_digest
+from followup.outbound.emails.lookup import extensions_granted
 from followup.outbound.ics import calendar_feed, deadline_entry, meeting_entry
 from followup.outbound.render import KINDS, pick
 from followup.outbound.signing import signing_key
@@ -279,7 +280,9 @@ def calendar_command(
         )
         if country:
             stmt = stmt.where(Assignment.party_code == country)
-        for assignment, commitment, party in session.exec(stmt).all():
+        found = session.exec(stmt).all()
+        moved = extensions_granted(session, [a.id for a, _c, _p in found if a.id is not None])
+        for assignment, commitment, party in found:
             lang = language or party.language
             assert assignment.id is not None
             entries.append(
@@ -291,6 +294,7 @@ def calendar_command(
                     owner_name=pick(lang, party.name_en, party.name_es),
                     language=lang,
                     domain=domain,
+                    sequence=moved.get(assignment.id, 0),
                 )
             )
         lang = language or a.settings.secretariat.language
@@ -305,7 +309,8 @@ def calendar_command(
                     domain=domain,
                 )
             )
-    feed = calendar_feed(entries, now=now, name=f"{tag} deadlines" + (f" — {country}" if country else ""))
+    title = pick(language or a.settings.secretariat.language, f"{tag} deadlines", f"Plazos {tag}")
+    feed = calendar_feed(entries, now=now, name=title + (f" — {country}" if country else ""))
     if out is not None:
         out.write_bytes(feed)
         click.echo(f"{len(entries)} event(s) written to {out}")

@@ -143,6 +143,8 @@ class _Context:
     contacts: dict[str, list[sa.Row[Any]]]
     #: (assignment, due date, contact) -> step keys already in the outbox.
     handled: dict[tuple[int, date, int], set[str]]
+    #: The same, for steps that went out (or are going out) only.
+    delivered: dict[tuple[int, date, int], set[str]]
     #: contact -> UTC instants of mail sent, being sent, or (meeting rounds) planned lately.
     mailed: dict[int, list[datetime]]
     #: contact -> the date an out-of-office reply says they are back (still ahead).
@@ -185,16 +187,23 @@ def _load_context(conn: Connection, candidates: Sequence[sa.Row[Any]], now: date
         for row in conn.execute(query):
             contacts[row.party_code].append(row)
     handled: dict[tuple[int, date, int], set[str]] = defaultdict(set)
+    delivered: dict[tuple[int, date, int], set[str]] = defaultdict(set)
     for ids in _chunks(sorted(row.id for row in candidates)):
         query = sa.select(
-            NOTIFICATION.c.assignment_id, NOTIFICATION.c.due_date, NOTIFICATION.c.contact_id, NOTIFICATION.c.step
+            NOTIFICATION.c.assignment_id,
+            NOTIFICATION.c.due_date,
+            NOTIFICATION.c.contact_id,
+            NOTIFICATION.c.step,
+            NOTIFICATION.c.state,
         ).where(NOTIFICATION.c.assignment_id.in_(ids), NOTIFICATION.c.kind.in_(REMINDER_KINDS))
         for row in conn.execute(query):
             handled[(row.assignment_id, row.due_date, row.contact_id)].add(row.step)
+            if row.state in ("sending", "sent"):
+                delivered[(row.assignment_id, row.due_date, row.contact_id)].add(row.step)
     contact_ids = sorted({c.id for rows in contacts.values() for c in rows})
     mailed = mail_instants(conn, contact_ids, now)
     away = out_of_office(conn, [c for rows in contacts.values() for c in rows], now)
-    return _Context(commitments, parties, dict(contacts), dict(handled), mailed, away)
+    return _Context(commitments, parties, dict(contacts), dict(handled), dict(delivered), mailed, away)
 
 
 def mail_instants(
@@ -290,7 +299,13 @@ def _plan_rows(
                     today = local_day(now, recipient)
                     busy = blocked_days(mailed, today, settings.schedule.max_emails_per_week)
                     busy_days[(contact.id, recipient)] = busy
-                handled = frozenset(ctx.handled.get((cand.id, cand.due_date, contact.id), ()))
+                # Standing in for someone away: what they already received is not sent again.
+                handled = frozenset(
+                    {
+                        *ctx.handled.get((cand.id, cand.due_date, contact.id), ()),
+                        *(s for c in who.away for s in ctx.delivered.get((cand.id, cand.due_date, c.id), ())),
+                    }
+                )
                 key = (cand.due_date, cand.state, policy.name, handled, recipient, busy)
                 if key in decisions:
                     decision = decisions[key]

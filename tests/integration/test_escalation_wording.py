@@ -86,3 +86,28 @@ def test_merged_escalation_copies_only_about_the_escalated_item(engine: Engine) 
     assert matrix < copy_line < fmt  # the other item is listed after the copy wording, not under it
     assert "10 enviados hasta ahora" in text
     assert "También está pendiente el siguiente compromiso:" in text
+
+
+def test_overdue_emails_attach_no_past_events(engine: Engine) -> None:
+    draft = _build(engine, _world(engine, earlier=2, merged=True))
+    assert draft.attachments == []
+    assert "calendario" not in draft.rendered.text
+
+
+def test_an_extended_deadline_moves_the_calendar_event(engine: Engine) -> None:
+    from followup.daemon.actions import extend
+
+    group = _world(engine, earlier=0, merged=False)
+    [row] = group.rows
+    assert row.assignment_id is not None
+    extend(engine, row.assignment_id, date(2026, 9, 30), now=NOW, actor="secretariat", note="")
+    reminder = Notification(
+        id=102, dedupe_key="r", kind="reminder", assignment_id=row.assignment_id, contact_id=row.contact_id,
+        recipient=row.recipient, step="-14d", scheduled_at=NOW,
+    )  # fmt: skip
+    draft = _build(engine, DeliveryGroup(row.contact_id, row.recipient, NOW.date(), (reminder,), (reminder,)))
+    [ics] = draft.attachments
+    text = ics.data.decode()
+    assert (
+        f"UID:deadline-{row.assignment_id}@" in text and "SEQUENCE:1" in text and "DTSTART;VALUE=DATE:20260930" in text
+    )

@@ -11,6 +11,7 @@ from sqlmodel import Session, col, func, select
 from followup.errors import PermanentDeliveryError
 from followup.outbound.compose import Mailbox, calendar_attachment
 from followup.outbound.emails.base import BuildContext, Draft
+from followup.outbound.emails.lookup import extensions_granted
 from followup.outbound.ics import calendar_feed, deadline_entry
 from followup.outbound.render import ItemView, ReminderContext, pick
 from followup.outbound.views import item_view, secretariat_view
@@ -67,6 +68,9 @@ def build_reminder(ctx: BuildContext, group: DeliveryGroup, now: datetime) -> Dr
     items.sort(key=lambda i: not i.escalated)
     number = max((i.reminders_sent for i in items if i.escalated or kind != "escalation"), default=0) + 1
     cc = [Mailbox(address) for address in group.cc]
+    # Only deadlines still ahead go in the calendar file: an overdue email attaches no past events.
+    ahead = [i for i in items if not i.overdue]
+    moved = extensions_granted(rows.session, [i.assignment_id for i in ahead])
     entries = [
         deadline_entry(
             assignment_id=i.assignment_id,
@@ -77,8 +81,9 @@ def build_reminder(ctx: BuildContext, group: DeliveryGroup, now: datetime) -> Dr
             language=language,
             domain=settings.mail.domain,
             description=i.description,
+            sequence=moved.get(i.assignment_id, 0),
         )
-        for i in items
+        for i in ahead
     ]
     context = ReminderContext(
         recipient_name=contact.name,
@@ -86,17 +91,21 @@ def build_reminder(ctx: BuildContext, group: DeliveryGroup, now: datetime) -> Dr
         secretariat=secretariat_view(settings, language),
         reminder_number=number,
         copied_to=tuple(copy_names(rows.session, [box.address for box in cc], settings.secretariat.email, language)),
-        has_calendar=True,
+        has_calendar=bool(entries),
     )
     rendered = ctx.renderer.render(kind, language, context)
-    ics = calendar_feed(entries, now=now, name=pick(language, "Deadlines", "Plazos"))
+    attachments = []
+    if entries:
+        ics = calendar_feed(entries, now=now, name=pick(language, "Deadlines", "Plazos"))
+        name = pick(language, "deadline", "plazo") + ("s" if len(entries) > 1 else "") + ".ics"
+        attachments.append(calendar_attachment(ics, name))
     return Draft(
         kind,
         rendered,
         to=[Mailbox(contact.email, contact.name)],
         cc=cc,
         assignment_ids=[i.assignment_id for i in items],
-        attachments=[calendar_attachment(ics, "deadlines.ics" if len(items) > 1 else "deadline.ics")],
+        attachments=attachments,
     )
 
 
