@@ -273,7 +273,8 @@ class _Lookups:
     """Everything the matcher needs for a batch, fetched with one query per kind."""
 
     def __init__(self, session: Session, settings: Settings, items: list[_Item], secret: bytes) -> None:
-        tag = settings.secretariat.tag
+        # People type the Spanish acronym too: [CRM-12] names the same item as [RCM-12].
+        tags_accepted = [t for t in (settings.secretariat.tag, settings.secretariat.tag_es) if t]
         self.token_ids: dict[int, int | None] = {}
         self.bad_tokens: dict[int, list[str]] = {}
         header_ids: set[str] = set()
@@ -292,8 +293,8 @@ class _Lookups:
                 elif n not in self.token_ids:
                     self.token_ids[n] = nid
             header_ids.update(_header_ids(u))
-            self.body_tags[n] = parse_reference_tags(u.visible_text[:5000], tag)
-            self.subject_tags[n] = parse_reference_tags(p.subject, tag)
+            self.body_tags[n] = _tags(u.visible_text[:5000], tags_accepted)
+            self.subject_tags[n] = _tags(p.subject, tags_accepted)
             tags.update(self.body_tags[n], self.subject_tags[n])
             if p.sender:
                 senders.add(p.sender.lower())
@@ -393,6 +394,11 @@ class _Lookups:
                 self.assignments[aid] = (row.party_code, row.state)
             owners.add(self.assignments[aid][0])
         return bool(owners) and owners <= parties
+
+
+def _tags(text: str, tags: Sequence[str]) -> list[int]:
+    """Assignment ids named by any accepted tag, without repeats."""
+    return list(dict.fromkeys(i for tag in tags for i in parse_reference_tags(text, tag)))
 
 
 def _header_ids(u: Understanding) -> list[str]:

@@ -408,3 +408,16 @@ async def test_extension_requests_and_questions_are_acknowledged(
     assert wording in text
     # No "no need to reply" next to "when replying, keep the reference".
     assert not ("no es necesario responderlo" in text and "Al responder" in text)
+
+
+async def test_spanish_mail_speaks_spanish_and_the_spanish_tag_is_understood(
+    world: tuple[Settings, Engine, Mailer, list[EmailMessage]],
+) -> None:
+    settings, engine, _mailer, sent = world
+    assert sent[0]["From"].addresses[0].display_name == "Secretaría Técnica de la CRM"
+    [qid] = ids(engine, "matrix-b")
+    msg = reply_to(sent[0], "alopez@migracion.gob.hn.example", f"Adjunto el documento [CRM-{qid}]. Saludos")
+    result = ingest(
+        engine, settings, msg.as_bytes(), source="t", now=NOW + timedelta(hours=2), secret=signing_key(settings)
+    )
+    assert result.changed == [qid]
