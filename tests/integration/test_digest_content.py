@@ -24,7 +24,7 @@ def test_digest_names_who_is_away_collapses_failures_and_opens_with_owners(engin
         ana = make_contact(s, "HN", name="Ana López", email="ana@hn.example.org")
         make_contact(s, "HN", name="Luis Pérez", email="luis@hn.example.org", role="alternate")
         make_contact(s, "NI", name="Gone", email="gone@ni.example.org", address_state="failing")
-        make_commitment(s, "matrix", title_en="Integration matrix")
+        make_commitment(s, "matrix", title_en="Integration matrix", title_es="Matriz sobre integración")
         late = make_assignment(s, "matrix", "HN", date(2026, 8, 10))
         make_assignment(s, "matrix", "NI", date(2026, 8, 30))
         s.add(InboundMessage(content_hash="ooo", raw=b"x", sender="ana@hn.example.org", received_at=NOW,
@@ -47,7 +47,8 @@ def test_digest_names_who_is_away_collapses_failures_and_opens_with_owners(engin
     assert "No working contact for: Nicaragua." in text
     assert "7 emails (#" in text and text.count("mailbox full") == 1
     assert 'from Ana López: "prórroga" (asks for more time, until 30 September 2026)' in text
-    es = render("digest", "es", context).text
+    es = render("digest", "es", collect_digest(engine, SETTINGS, NOW, "es")).text
+    assert "Matriz sobre integración" in es and "Integration matrix" not in es  # preview digest --language es
     assert (
         "Ana López (Honduras) hasta el 7 de septiembre de 2026: mientras tanto, los recordatorios van a Luis Pérez"
         in es

@@ -47,9 +47,10 @@ from followup.store.models import (
 PERIOD_DAYS = 7
 
 
-def collect_digest(engine: Engine, settings: Settings, now: datetime) -> DigestContext:
+def collect_digest(engine: Engine, settings: Settings, now: datetime, language: str | None = None) -> DigestContext:
+    """Everything the digest says; titles and names in ``language`` (default: the secretariat's)."""
     zone = settings.secretariat.timezone
-    language = settings.secretariat.language
+    language = language or settings.secretariat.language
     tag = settings.secretariat.tag
     today = local_date(now, zone)
     since = now - timedelta(days=PERIOD_DAYS)
@@ -265,9 +266,9 @@ def _failures(session: Session, since: datetime, zone: str) -> list[FailureView]
 def build_digest(ctx: BuildContext, group: DeliveryGroup, now: datetime) -> Draft | None:
     """This week's digest for the secretariat; None when empty and ``digest.send_when_empty`` is off."""
     settings = ctx.settings
-    context = collect_digest(ctx.engine, settings, now)
+    language = ctx.language(settings.secretariat.language)
+    context = collect_digest(ctx.engine, settings, now, language)
     if context.is_empty and not settings.digest.send_when_empty:
         return None
-    language = ctx.language(settings.secretariat.language)
     rendered = ctx.renderer.render("digest", language, context)
     return Draft("digest", rendered, to=[Mailbox(settings.secretariat.email, settings.secretariat.name)])
