@@ -169,6 +169,8 @@ class MeetingRoundContext:
     summary: RoundSummary | None = None
     open_by_party: Sequence[PartyItems] = ()
     has_attachment: bool = False
+    #: A calendar file of the meeting and of the deadlines listed still ahead is attached.
+    has_calendar: bool = False
 
     @property
     def for_secretariat(self) -> bool:

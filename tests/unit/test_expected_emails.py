@@ -112,7 +112,7 @@ def cases(kind: str, language: str) -> dict[str, Context]:
     if kind == "meeting_round":
         summary = RoundSummary(parties=11, commitments=4, open=20, overdue=5, submitted=12, confirmed=10, waived=2)
         return {
-            "single": MeetingRoundContext("Ana María López", "Honduras", meeting, 21, [soon], sec),
+            "single": MeetingRoundContext("Ana María López", "Honduras", meeting, 21, [soon], sec, has_calendar=True),
             "plural": MeetingRoundContext("Ana María López", "Honduras", meeting, 7, [late, soon], sec),
             "nothing": MeetingRoundContext("Ana María López", "Honduras", meeting, 7, [], sec),
             "secretariat": MeetingRoundContext("", "", meeting, 7, [], sec, summary=summary,
