@@ -59,6 +59,8 @@ class SecretariatSettings(_Section):
     language: str = "en"
     #: Short code used in subject tags such as ``[RCM-42]``.
     tag: str = Field(default="RCM", pattern=r"^[A-Z][A-Z0-9]{1,9}$")
+    #: The Spanish acronym people may type instead (``[CRM-42]``); replies carrying it are matched too.
+    tag_es: str = Field(default="CRM", pattern=r"^([A-Z][A-Z0-9]{1,9})?$")
 
     _zone = field_validator("timezone")(_check_zone)
     _lang = field_validator("language")(_check_language)
@@ -67,6 +69,8 @@ class SecretariatSettings(_Section):
 class MailSettings(_Section):
     from_address: str = "ts@rcm.example.org"
     from_name: str = "RCM Technical Secretariat"
+    #: The display name on Spanish emails (empty: ``from_name``).
+    from_name_es: str = "Secretaría Técnica de la CRM"
     #: Right-hand side of Message-IDs and of reply-token addresses.
     domain: str = "rcm.example.org"
     #: Local part of the Reply-To address; the token follows a ``+``.
@@ -135,6 +139,8 @@ class ScheduleSettings(_Section):
     policies_file: Path | None = None
     #: How long a claimed outbox row stays ours before another worker may take it.
     lease_seconds: int = Field(default=300, ge=2)
+    #: Emails one contact may get in any seven days; past it, due items wait for the next allowed day, merged.
+    max_emails_per_week: int = Field(default=2, ge=1)
 
 
 class RepliesSettings(_Section):

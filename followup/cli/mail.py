@@ -7,10 +7,11 @@ import email
 import email.policy
 import logging
 import signal
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import click
+from sqlalchemy import case
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -205,7 +206,7 @@ def _preview_row(
         if assignment_id is not None and assignment is None:
             raise NotFoundError(f"no assignment {assignment_id}")
         if kind == "meeting_round":
-            meeting = _pick_meeting(session, meeting_id)
+            meeting = _pick_meeting(session, meeting_id, as_utc(now).date())
             row.payload = {"meeting_id": meeting.id, "days": 7, "party_code": ""}
             if assignment is not None:
                 contact = _pick_contact(session, contact_key, assignment.party_code)
@@ -218,6 +219,18 @@ def _preview_row(
         row.assignment_id, row.contact_id, row.recipient = assignment.id, contact.id, contact.email
         row.step, row.due_date = "preview", assignment.due_date
         row.payload = {"ordinal": 2 if kind == "escalation" else 1}
+        if kind == "escalation":
+            # An escalation copies the alternates and the secretariat: the preview shows them.
+            alternates = session.exec(
+                select(Contact.email).where(
+                    Contact.party_code == assignment.party_code,
+                    Contact.role == "alternate",
+                    col(Contact.active),
+                    Contact.address_state == "ok",
+                    Contact.id != contact.id,
+                )
+            ).all()
+            row.payload |= {"cc": [*alternates, secretariat_email], "cc_alternate": True, "cc_secretariat": True}
         return row
 
 
@@ -227,20 +240,29 @@ def _pick_contact(session: Session, key: str | None, party: str | None) -> Conta
         if found is None:
             raise NotFoundError(f"no contact {key!r} (see 'followup contacts')")
         return found
-    stmt = select(Contact).where(Contact.party_code == party, col(Contact.active)).order_by(Contact.role)
+    # The primary focal point first, as the help says; then the alternates, then anyone else.
+    rank = case((col(Contact.role) == "primary", 0), (col(Contact.role) == "alternate", 1), else_=2)
+    stmt = (
+        select(Contact)
+        .where(Contact.party_code == party, col(Contact.active))
+        .order_by(rank, col(Contact.address_state) != "ok", col(Contact.id))
+    )
     found = session.exec(stmt).first()
     if found is None:
         raise NotFoundError(f"no active contact for {party}; name one with --contact")
     return found
 
 
-def _pick_meeting(session: Session, meeting_id: str | None) -> Meeting:
+def _pick_meeting(session: Session, meeting_id: str | None, today: date) -> Meeting:
+    """The meeting named, else the next one to start (the latest one when none is ahead)."""
     if meeting_id:
         found = session.get(Meeting, meeting_id)
         if found is None:
             raise NotFoundError(f"no meeting {meeting_id!r} (see 'followup meetings')")
         return found
-    found = session.exec(select(Meeting).order_by(col(Meeting.start_date).desc())).first()
+    ahead = select(Meeting).where(Meeting.start_date >= today).order_by(col(Meeting.start_date))
+    latest = select(Meeting).order_by(col(Meeting.start_date).desc())
+    found = session.exec(ahead).first() or session.exec(latest).first()
     if found is None:
         raise NotFoundError("no meetings loaded")
     return found

@@ -43,6 +43,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "The weekly digest: overdue by country, due soon, submissions, failures, replies to triage.",
     ),
     "extend": ("state", "extend_command", "Give an assignment a new due date; its reminders re-arm for that date."),
+    "history": (
+        "history",
+        "history_command",
+        "Every email sent, reply received and state change of one assignment or contact, in time order.",
+    ),
     "import-plan": (
         "plan",
         "import_plan",

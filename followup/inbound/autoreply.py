@@ -30,6 +30,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from email.message import Message
+from typing import Any
 
 from followup.inbound.dates import find_dates, fold
 from followup.inbound.parse import ParsedMessage
@@ -78,10 +80,18 @@ class AutoReplyInfo:
     return_date: date | None = None
 
 
-def detect_autoreply(msg: ParsedMessage, reference: date | None = None) -> AutoReplyInfo | None:
-    """Return the auto-reply signals (and return date) or None for a message a person wrote."""
+def detect_autoreply(
+    msg: ParsedMessage, reference: date | None = None, tree: Message | None = None
+) -> AutoReplyInfo | None:
+    """Return the auto-reply signals (and return date) or None for a message a person wrote.
+
+    ``tree`` is the message's MIME tree when at hand: a feedback report
+    forwarded inside another message is found there.
+    """
     try:
         signals = _signals(msg)
+        if tree is not None:
+            signals.extend(f"nested:{t}" for t in sorted(_nested_machine_parts(tree)))
     except Exception:
         return None
     if not signals:
@@ -137,11 +147,70 @@ def _signals(msg: ParsedMessage) -> list[str]:
     if report:
         # Read receipts, abuse feedback, delivery successes: machines talking.
         signals.append(f"report:{report}")
+    if _MACHINE_LOCAL_RE.match(msg.sender.partition("@")[0]) or _MACHINE_NAME_RE.search(msg.sender_name):
+        # Postmasters, mailer daemons and no-reply senders write in every language; none of them is a focal point.
+        signals.append("sender:machine")
+    parts = {a.content_type.lower() for a in msg.attachments}
+    for machine_part in sorted(parts & _MACHINE_PARTS):
+        signals.append(f"part:{machine_part}")
+    if any(msg.has_header(h) for h in _COMPLAINT_HEADERS) or _COMPLAINT_RE.search(msg.subject + "\n" + msg.text[:5000]):
+        signals.append("complaint")
     subject = _REPLY_PREFIX_RE.sub("", msg.subject)
     match = _SUBJECT_RE.search(subject)
     if match:
         signals.append(f"subject:{match.group(0).lower()}")
     return signals
+
+
+_MACHINE_LOCAL_RE = re.compile(
+    r"^(?:mailer[-_.]?daemon|mail[-_.]?daemon|maildaemon|postmaster|post[-_.]master|no[-_.]?reply|noreply"
+    r"|do[-_.]?not[-_.]?reply|donotreply|no[-_.]?responder|bounces?|abuse|complaints?|fbl|feedback[-_.]?loop|arf"
+    r"|mail[-_.]?delivery[-_.]?subsystem)(?:[-+_.=][^@]*)?$",
+    re.IGNORECASE,
+)
+_MACHINE_NAME_RE = re.compile(r"mailer[-_ ]?daemon|postmaster|mail delivery (?:system|subsystem)", re.IGNORECASE)
+#: MIME parts only machines send: feedback (ARF, RFC 5965), delivery and disposition reports.
+_MACHINE_PARTS = frozenset(
+    {
+        "message/feedback-report",
+        "message/delivery-status",
+        "message/global-delivery-status",
+        "message/disposition-notification",
+        "message/global-disposition-notification",
+    }
+)
+_COMPLAINT_HEADERS = ("feedback-type", "x-arf", "x-hmxmroriginalrecipient", "x-abuse-report")
+#: Complaint forms in plain text (no ARF structure): an abuse desk or a provider's feedback loop.
+_COMPLAINT_RE = re.compile(
+    r"\b(?:this is an? (?:e-?mail |spam )?abuse report|abuse report (?:for|about)|e-?mail feedback report"
+    r"|feedback-type:\s*(?:abuse|fraud|virus|other|not-spam)|spam complaint|complaint (?:report|notification)"
+    r"|(?:reported|marked) (?:this message |this email |it )?as (?:spam|junk)|junk mail report"
+    r"|denuncia de (?:abuso|spam|correo no deseado)|queja por (?:spam|correo no deseado)"
+    r"|reportado como (?:spam|correo no deseado))",
+    re.IGNORECASE,
+)
+
+
+def _nested_machine_parts(tree: Message, limit: int = 200) -> set[str]:
+    """Machine-only part types anywhere in the tree, forwarded messages included."""
+    found: set[str] = set()
+    stack: list[Any] = [tree]
+    seen = 0
+    while stack and seen < limit:
+        part = stack.pop()
+        seen += 1
+        if not isinstance(part, Message):
+            continue
+        ctype = part.get_content_type()
+        if ctype in _MACHINE_PARTS:
+            found.add(ctype)
+        elif ctype == "multipart/report" and part.get_param("report-type") == "feedback-report":
+            found.add("multipart/report;feedback-report")
+        if part.is_multipart() or ctype == "message/rfc822":
+            payload = part.get_payload()
+            if isinstance(payload, list):
+                stack.extend(payload)
+    return found
 
 
 _REPORT_TYPE_RE = re.compile(r"""report-type\s*=\s*["']?([\w.-]+)""", re.IGNORECASE)

@@ -75,7 +75,7 @@ def understand(raw: bytes, reference: date, *, max_parse_bytes: int | None = Non
     if bounce is not None:
         return _result(BOUNCE, parsed, digest, bounce=bounce, listed=listed)
 
-    auto = detect_autoreply(parsed, reference)
+    auto = detect_autoreply(parsed, reference, full.message)
     text = _visible(parsed.text)
     if auto is not None:
         return _result(AUTOREPLY, parsed, digest, text=text, auto=auto, listed=listed)

@@ -41,12 +41,13 @@ from followup.inbound.archive import archive_replies
 from followup.inbound.authresults import failures as auth_failures
 from followup.inbound.classify import AUTOREPLY, BOUNCE, HUMAN, Understanding, understand
 from followup.inbound.matching import Match, SentMessage, decide, sent_messages
+from followup.inbound.naming import named_by_words, says_all
 from followup.inbound.parse import content_hash
 from followup.outbound.tokens import extract_tokens, parse_reference_tags, verify_token
 from followup.schedule.planner import cancel_for_assignments, insert_planned
 from followup.settings import Settings
 from followup.store.events import jsonable
-from followup.store.models import OPEN_STATES, Assignment, Contact, InboundMessage, Notification
+from followup.store.models import OPEN_STATES, Assignment, Commitment, Contact, InboundMessage, Notification
 
 log = logging.getLogger("followup.ingest")
 ACTOR_PREFIX = "reply:"
@@ -70,6 +71,8 @@ class IngestResult:
     resumed: bool = False
     #: The receiving server's failed checks that made the sender untrusted.
     auth_failure: str = ""
+    #: A confirmation that does not say which of several items it covers: nothing changed, we ask.
+    ask_which: bool = False
 
     def describe(self) -> str:
         if self.duplicate:
@@ -82,6 +85,8 @@ class IngestResult:
             parts.append(f"state changed for {', '.join(f'#{a}' for a in self.changed)}")
         if self.auth_failure:
             parts.append(f"sender not authenticated ({self.auth_failure})")
+        if self.ask_which:
+            parts.append("submitted: which items?")
         if self.triage == "open":
             parts.append("waiting in triage")
         if self.resumed:
@@ -243,11 +248,20 @@ def _interpret_stored(engine: Engine, settings: Settings, fresh: list[_Item], *,
             archive_replies(engine, settings, [a for a in archivable if a is not None], now)
         except Exception:  # the reply is stored and acted on; its files can be backfilled later
             log.exception("could not archive reply attachments", extra={"event": "archive.error"})
-    confirmations = [i for i in todo if i.result.changed and i.result.intent == "confirmation"]
-    if confirmations:
-        planned = plan_acknowledgements(engine, settings, confirmations, now)
-        for item in confirmations:
+    answered = [i for i in todo if _deserves_acknowledgement(i.result)]
+    if answered:
+        planned = plan_acknowledgements(engine, settings, answered, now)
+        for item in answered:
             item.result.acknowledged = item.result.inbound_id in planned
+
+
+def _deserves_acknowledgement(result: IngestResult) -> bool:
+    """A focal point's recorded confirmation, extension request or question, or a confirmation we must ask about."""
+    if result.classification != HUMAN or not result.verified or not result.assignment_ids:
+        return False
+    if result.intent == "confirmation":
+        return bool(result.changed) or result.ask_which
+    return result.intent in ("extension", "question")
 
 
 def _store(engine: Engine, items: list[_Item], now: datetime, on_stored: OnStored | None) -> list[_Item]:
@@ -372,7 +386,8 @@ class _Lookups:
     """Everything the matcher needs for a batch, fetched with one query per kind."""
 
     def __init__(self, session: Session, settings: Settings, items: list[_Item], secret: bytes) -> None:
-        tag = settings.secretariat.tag
+        # People type the Spanish acronym too: [CRM-12] names the same item as [RCM-12].
+        tags_accepted = [t for t in (settings.secretariat.tag, settings.secretariat.tag_es) if t]
         self.token_ids: dict[int, int | None] = {}
         self.bad_tokens: dict[int, list[str]] = {}
         header_ids: set[str] = set()
@@ -391,8 +406,8 @@ class _Lookups:
                 elif n not in self.token_ids:
                     self.token_ids[n] = nid
             header_ids.update(_header_ids(u))
-            self.body_tags[n] = parse_reference_tags(u.visible_text[:5000], tag)
-            self.subject_tags[n] = parse_reference_tags(p.subject, tag)
+            self.body_tags[n] = _tags(u.visible_text[:5000], tags_accepted)
+            self.subject_tags[n] = _tags(p.subject, tags_accepted)
             tags.update(self.body_tags[n], self.subject_tags[n])
             if p.sender:
                 senders.add(p.sender.lower())
@@ -407,12 +422,14 @@ class _Lookups:
         for sent in self.sent.values():
             candidates.update(sent.assignment_ids)
         candidates.update(aid for _mid, aid in self.notification.values() if aid is not None)
-        columns = select(Assignment.id, Assignment.party_code, Assignment.state)
-        self.assignments = {
-            aid: (party, state)
-            for aid, party, state in _chunked(session, columns, col(Assignment.id), sorted(candidates))
-            if aid is not None
-        }
+        columns = sa.select(
+            col(Assignment.id), col(Assignment.party_code), col(Assignment.state), col(Commitment.title_en),
+            col(Commitment.title_es),
+        ).join(Commitment, col(Commitment.id) == col(Assignment.commitment_id))  # fmt: skip
+        found = _chunked(session, columns, col(Assignment.id), sorted(candidates))
+        self.assignments = {aid: (party, state) for aid, party, state, _en, _es in found if aid is not None}
+        #: Each candidate's titles, so a reply can name items by their words.
+        self.titles = {aid: tuple(t for t in (en, es) if t) for aid, _p, _s, en, es in found if aid is not None}
         self.tag_ids = {t for t in tags if t in self.assignments}
         #: Assignments confirmed by this batch: their planned reminders are cancelled at the end.
         self.resolved: list[int] = []
@@ -447,10 +464,18 @@ class _Lookups:
         return None
 
     def tagged(self, n: int) -> list[int]:
-        # The reply's own words name items more precisely than its subject,
-        # which repeats every tag of the email it answers.
-        in_body = [t for t in dict.fromkeys(self.body_tags[n]) if t in self.tag_ids]
-        return in_body or [t for t in dict.fromkeys(self.subject_tags[n]) if t in self.tag_ids]
+        """Items whose tags the reply's own text carries."""
+        return [t for t in dict.fromkeys(self.body_tags[n]) if t in self.tag_ids]
+
+    def subject_tagged(self, n: int) -> list[int]:
+        """Items whose tags the subject carries (for a reply: the first tags of the email it answers)."""
+        return [t for t in dict.fromkeys(self.subject_tags[n]) if t in self.tag_ids]
+
+    def named(self, u: Understanding, candidates: Sequence[int]) -> list[int]:
+        """Candidates the reply names by title, key words or attachment names."""
+        titles = {aid: self.titles.get(aid, ()) for aid in dict.fromkeys(candidates)}
+        names = [a.filename for a in u.attachments if a.filename]
+        return named_by_words(u.visible_text[:5000], names, titles)
 
     def sender_open(self, sender: str) -> list[int]:
         parties = self.parties_of.get(sender.lower())
@@ -480,6 +505,11 @@ class _Lookups:
                 self.assignments[aid] = (row.party_code, row.state)
             owners.add(self.assignments[aid][0])
         return bool(owners) and owners <= parties
+
+
+def _tags(text: str, tags: Sequence[str]) -> list[int]:
+    """Assignment ids named by any accepted tag, without repeats."""
+    return list(dict.fromkeys(i for tag in tags for i in parse_reference_tags(text, tag)))
 
 
 def _header_ids(u: Understanding) -> list[str]:
@@ -626,10 +656,21 @@ def _interpret(
         effects.event(now, _actor(p.sender), "token-rejected", entity="inbound", entity_id=str(inbound_id),
                       token_prefix=token[:6])  # fmt: skip
     by_token, by_headers, tagged = lookups.by_token(n), lookups.by_headers(u), lookups.tagged(n)
+    subject_tagged = lookups.subject_tagged(n)
     sender_open: list[int] = []
-    if u.classification == HUMAN and not (by_token or by_headers or tagged):
+    if u.classification == HUMAN and not (by_token or by_headers or tagged or subject_tagged):
         sender_open = lookups.sender_open(p.sender)
-    match = decide(by_token=by_token, by_headers=by_headers, tagged=tagged, sender_open=sender_open)
+    listed = [*(by_token.assignment_ids if by_token else ()), *(by_headers.assignment_ids if by_headers else ())]
+    named = lookups.named(u, [*listed, *subject_tagged]) if u.classification == HUMAN else []
+    match = decide(
+        by_token=by_token,
+        by_headers=by_headers,
+        tagged=tagged,
+        sender_open=sender_open,
+        subject_tagged=subject_tagged,
+        named=named,
+        everything=u.classification == HUMAN and says_all(u.visible_text[:5000]),
+    )
     result.method, result.assignment_ids = match.method, match.assignment_ids
     effects.matches.update((inbound_id, aid) for aid in match.assignment_ids)
     verified = False
@@ -744,6 +785,12 @@ def _handle_human(
             effects.event(now, _actor(sender), "unverified-reply", assignment_id=aid, inbound_id=inbound_id)
         return "open"
     if match.ambiguous:
+        if u.intent == "confirmation":
+            # Which of the email's items did they send? Change nothing; ask them, and a person looks.
+            result.ask_which = True
+            for aid in match.assignment_ids:
+                effects.event(now, _actor(sender), "submitted-which-items", assignment_id=aid,
+                              inbound_id=inbound_id, attachments=[a.filename for a in u.attachments])  # fmt: skip
         return "open"
     if u.intent == "confirmation":
         target = "confirmed" if settings.replies.count_as_confirmation else "submitted"
@@ -773,17 +820,19 @@ def _own_addresses(settings: Settings) -> set[str]:
 
 @dataclass(frozen=True)
 class AckRequest:
-    """A confirmation that may deserve a thank-you: from an email reply or a web submission."""
+    """A reply that may deserve an acknowledgement: from an email or a web submission."""
 
     inbound_id: int
     sender: str
     assignment_ids: tuple[int, ...]
     in_reply_to: str = ""
     references: tuple[str, ...] = ()
+    #: A confirmation naming none of several items: the acknowledgement asks which.
+    ask_which: bool = False
 
 
 def plan_acknowledgements(engine: Engine, settings: Settings, items: Sequence[_Item], now: datetime) -> set[int]:
-    """Plan a thank-you for each confirmation, unless it could loop or flood; return the inbound ids."""
+    """Plan an acknowledgement for each reply given, unless it could loop or flood; return the inbound ids."""
     requests = []
     for item in items:
         u = item.understood
@@ -793,9 +842,10 @@ def plan_acknowledgements(engine: Engine, settings: Settings, items: Sequence[_I
             AckRequest(
                 item.result.inbound_id,
                 u.parsed.sender,
-                tuple(item.result.changed),
+                tuple(item.result.changed or item.result.assignment_ids),
                 u.parsed.message_id or "",
                 tuple(u.parsed.references[-5:]),
+                ask_which=item.result.ask_which,
             )
         )
     return plan_acknowledgement_requests(engine, settings, requests, now)
@@ -863,6 +913,7 @@ def plan_acknowledgement_requests(
                 "payload": {
                     "inbound_id": request.inbound_id,
                     "assignment_ids": list(request.assignment_ids),
+                    "ask_which": request.ask_which,
                     "in_reply_to": request.in_reply_to,
                     "references": list(request.references),
                 },

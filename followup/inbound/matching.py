@@ -4,8 +4,10 @@ Evidence is tried strongest first, as DESIGN.md orders it: the signed token
 in the address the reply went to, then In-Reply-To/References against the
 Message-IDs we sent, then the ``[RCM-n]`` tags in the subject, then the
 sender's open items when exactly one fits. A reply to a merged email (one
-message, several items) is matched to the items it names, else to all of
-them and flagged for review.
+message, several items) is matched to the items its own words name (tags,
+titles, key words, attachment names; see :mod:`followup.inbound.naming`),
+never by the tags its subject repeats; when it names none it is matched to
+all of them and flagged for review.
 """
 
 from __future__ import annotations
@@ -42,12 +44,18 @@ class SentMessage:
     assignment_ids: tuple[int, ...]
 
 
-def narrow(listed: Sequence[int], named: Sequence[int]) -> tuple[tuple[int, ...], bool]:
-    """The items of a merged email that the reply names; all of them (ambiguous) when it names none."""
+def narrow(listed: Sequence[int], named: Sequence[int], *, everything: bool = False) -> tuple[tuple[int, ...], bool]:
+    """The items of a merged email that the reply names; all of them, ambiguous, when it names none.
+
+    ``everything`` is a reply that says "all of them": every listed item,
+    not ambiguous.
+    """
+    if len(listed) <= 1 or everything:
+        return tuple(listed), False
     chosen = tuple(a for a in listed if a in set(named))
     if chosen:
         return chosen, False
-    return tuple(listed), len(listed) > 1
+    return tuple(listed), True
 
 
 def decide(
@@ -56,18 +64,33 @@ def decide(
     by_headers: SentMessage | None,
     tagged: Sequence[int],
     sender_open: Sequence[int],
+    subject_tagged: Sequence[int] = (),
+    named: Sequence[int] = (),
+    everything: bool = False,
 ) -> Match:
-    """Apply the evidence in order; ``tagged`` are existing assignment ids named in the reply."""
+    """Apply the evidence in order.
+
+    ``tagged`` are existing assignment ids whose tags the reply's own text
+    carries, ``subject_tagged`` those its subject carries (for a reply, the
+    subject of the email it answers, so they never narrow a merged email),
+    ``named`` those it names by title, key words or attachment names, and
+    ``everything`` says it covers all of them.
+    """
+    said = [*tagged, *named]
     for method, sent in ((TOKEN, by_token), (REPLY_HEADERS, by_headers)):
         if sent is not None and sent.assignment_ids:
-            ids, ambiguous = narrow(sent.assignment_ids, tagged)
+            ids, ambiguous = narrow(sent.assignment_ids, said, everything=everything)
             return Match(ids, method, sent.notification_id, ambiguous)
-        if sent is not None and tagged:
+        if sent is not None and (tagged or subject_tagged):
             # A reply to a digest or meeting round that names items.
-            return Match(tuple(dict.fromkeys(tagged)), method, sent.notification_id, len(set(tagged)) > 1)
+            ids = tuple(dict.fromkeys(tagged or subject_tagged))
+            return Match(ids, method, sent.notification_id, len(ids) > 1)
     if tagged:
         ids = tuple(dict.fromkeys(tagged))
         return Match(ids, SUBJECT_TAG, None, len(ids) > 1)
+    if subject_tagged:
+        ids, ambiguous = narrow(tuple(dict.fromkeys(subject_tagged)), said, everything=everything)
+        return Match(ids, SUBJECT_TAG, None, ambiguous)
     if len(sender_open) == 1:
         return Match((sender_open[0],), SENDER)
     if by_token is not None or by_headers is not None:

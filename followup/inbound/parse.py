@@ -276,10 +276,15 @@ def decode_header_value(value: str) -> str:
         if not value.isascii():
             value = _fix_surrogates(value)
         if "=?" in value:
-            value = _decode_words(value)
+            # Unfold first (RFC 5322: a line break before whitespace is not content). Folded, the
+            # decoder drops the space between an encoded word and the plain word on the next line.
+            value = _decode_words(_FOLD_RE.sub("", value))
         return clean_text(" ".join(value.split()))
     except Exception:
         return clean_text(" ".join(str(value).split()))
+
+
+_FOLD_RE = re.compile(r"\r?\n(?=[ \t])")
 
 
 def _decode_words(value: str) -> str:

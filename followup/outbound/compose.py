@@ -316,6 +316,10 @@ class Composer:
             ) from None
         self._from = _address_header("From", [(Mailbox(self.sender, mail.from_name), self.sender)])
         self._reply_name = mail.from_name
+        # The name a Spanish reader sees in their inbox is Spanish too.
+        spanish = mail.from_name_es or mail.from_name
+        self._from_es = _address_header("From", [(Mailbox(self.sender, spanish), self.sender)])
+        self._reply_name_es = spanish
 
     def subject(self, rendered_subject: str, assignment_ids: Sequence[int]) -> str:
         """The rendered subject behind the items' tags (those it does not carry already)."""
@@ -360,9 +364,10 @@ class Composer:
                 recipients.append(checked)
 
         message_id = _msgid(message_id) or new_message_id(now, self.domain)
+        spanish = rendered.language == "es"
         head = [
             _date_header(now),
-            self._from,
+            self._from_es if spanish else self._from,
             _address_header("To", to_boxes),
         ]
         if cc_boxes:
@@ -370,7 +375,8 @@ class Composer:
         if notification_id is not None:
             token = make_token(notification_id, self.secret)
             address = reply_address(token, self.mail.reply_local_part, self.domain)
-            head.append(_address_header("Reply-To", [(Mailbox(address, self._reply_name), address)]))
+            name = self._reply_name_es if spanish else self._reply_name
+            head.append(_address_header("Reply-To", [(Mailbox(address, name), address)]))
         subject = self.subject(rendered.subject, assignment_ids)
         head.append(_fold("Subject", _word_tokens(subject, phrase=False)))
         head.append(f"Message-ID: {message_id}\r\n")

@@ -1,9 +1,11 @@
 """Calendar files: a deadline as an all-day event, and a feed of deadlines and meetings.
 
-A deadline's UID is stable for one assignment and one due date, so sending
-the same reminder twice (or a second reminder) updates the event already in
-the focal point's calendar instead of adding another; an extension moves the
-deadline to a new date, which is a new event.
+A deadline's UID is stable for one assignment (one owner's occurrence of a
+commitment), so sending the same reminder twice, a second reminder, or an
+extension updates the event already in the focal point's calendar instead of
+adding another: each extension raises ``SEQUENCE``, which is how calendars
+know the moved event replaces the old one. A resolved item is published as
+``STATUS:CANCELLED`` under the same UID, so it leaves the calendar.
 
 ``DTSTAMP`` comes from the ``now`` argument, never the system clock, so the
 same inputs always give the same bytes (and tests can compare them).
@@ -46,14 +48,19 @@ class CalendarEntry:
     summary: str
     description: str = ""
     location: str = ""
+    #: Raised each time the event moves (an extension), so calendars replace it.
+    sequence: int = 0
+    #: ``CANCELLED`` for an item no longer due (submitted, confirmed, waived).
+    status: str = ""
 
     def __post_init__(self) -> None:
         if self.end <= self.start:
             raise ValueError(f"calendar entry {self.uid}: end {self.end} must be after start {self.start}")
 
 
-def deadline_uid(assignment_id: int, due_date: date, domain: str) -> str:
-    return f"deadline-{assignment_id}-{due_date:%Y%m%d}@{domain}"
+def deadline_uid(assignment_id: int, domain: str) -> str:
+    """One UID per assignment, whatever its due date: an extension moves the event."""
+    return f"deadline-{assignment_id}@{domain}"
 
 
 def deadline_entry(
@@ -66,18 +73,26 @@ def deadline_entry(
     language: str,
     domain: str,
     description: str = "",
+    sequence: int = 0,
+    cancelled: bool = False,
 ) -> CalendarEntry:
-    """The deadline of one assignment, worded in the recipient's language."""
+    """The deadline of one assignment, worded in the recipient's language.
+
+    ``sequence`` counts the extensions granted; ``cancelled`` withdraws the
+    event of an item that is no longer due.
+    """
     lang = language if language in _SUMMARY else "en"
     text = _DESCRIPTION[lang].format(reference=reference, owner=owner_name)
     if description:
         text = f"{description}\n\n{text}"
     return CalendarEntry(
-        uid=deadline_uid(assignment_id, due_date, domain),
+        uid=deadline_uid(assignment_id, domain),
         start=due_date,
         end=due_date + timedelta(days=1),
         summary=_SUMMARY[lang].format(title=title, reference=reference),
         description=text,
+        sequence=sequence,
+        status="CANCELLED" if cancelled else "",
     )
 
 
@@ -101,10 +116,14 @@ def _event(entry: CalendarEntry, stamp: datetime) -> Event:
     event.add("dtstart", entry.start)
     event.add("dtend", entry.end)
     event.add("summary", entry.summary)
+    if entry.sequence:
+        event.add("sequence", entry.sequence)
     if entry.description:
         event.add("description", entry.description)
     if entry.location:
         event.add("location", entry.location)
+    if entry.status:
+        event.add("status", entry.status)
     # A deadline is not a meeting: it must not show the day as busy.
     event.add("transp", "TRANSPARENT")
     return event
@@ -145,10 +164,14 @@ def calendar_bytes(entries: Iterable[CalendarEntry], *, now: datetime, name: str
             stamp,
             "UID:" + _escape(entry.uid),
         ]
+        if entry.sequence:
+            lines.append(f"SEQUENCE:{entry.sequence}")
         if entry.description:
             lines.append("DESCRIPTION:" + _escape(entry.description))
         if entry.location:
             lines.append("LOCATION:" + _escape(entry.location))
+        if entry.status:
+            lines.append("STATUS:" + _escape(entry.status))
         lines += ["TRANSP:TRANSPARENT", "END:VEVENT"]
     lines.append("END:VCALENDAR")
     return ("\r\n".join(_fold(line) for line in lines) + "\r\n").encode("utf-8")

@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 
 from followup.clock import local_date
 from followup.errors import NotFoundError
+from followup.outbound.emails.lookup import extensions_granted
 from followup.outbound.ics import calendar_feed, deadline_entry, meeting_entry
 from followup.outbound.render import pick
 from followup.outbound.tokens import reference_tag
@@ -42,7 +43,10 @@ def deadlines_feed(
         )
         if country:
             stmt = stmt.where(Assignment.party_code == country)
-        for assignment, commitment, party in session.exec(stmt).all():
+        found = session.exec(stmt).all()
+        # SEQUENCE rises with each extension, so calendars move the event instead of adding one.
+        moved = extensions_granted(session, [a.id for a, _c, _p in found if a.id is not None])
+        for assignment, commitment, party in found:
             lang = language or party.language
             assert assignment.id is not None
             entries.append(
@@ -54,6 +58,7 @@ def deadlines_feed(
                     owner_name=pick(lang, party.name_en, party.name_es),
                     language=lang,
                     domain=domain,
+                    sequence=moved.get(assignment.id, 0),
                 )
             )
         lang = language or settings.secretariat.language
@@ -68,5 +73,6 @@ def deadlines_feed(
                     domain=domain,
                 )
             )
-    feed = calendar_feed(entries, now=now, name=f"{tag} deadlines" + (f" — {country}" if country else ""))
+    title = pick(language or settings.secretariat.language, f"{tag} deadlines", f"Plazos {tag}")
+    feed = calendar_feed(entries, now=now, name=title + (f" — {country}" if country else ""))
     return feed, len(entries)

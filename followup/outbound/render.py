@@ -80,6 +80,8 @@ class ItemView:
     last_reply_on: date | None = None
     #: This item's own page for the reader (``BASE/s/<token>``); empty without ``web.base_url``.
     link: str = ""
+    #: In an escalation email: this item reached the escalation step (the copies are about it).
+    escalated: bool = False
 
     @property
     def overdue(self) -> bool:
@@ -113,9 +115,9 @@ class ReminderContext:
     recipient_name: str
     items: Sequence[ItemView]
     secretariat: SecretariatView
-    #: Which reminder this is for these items (escalations say "second reminder").
+    #: Which reminder this is for a single item: the emails really sent about it, plus this one.
     reminder_number: int = 1
-    #: Names of the people copied (the alternate, the secretariat), for escalations.
+    #: Who is copied, as a reader names them ("Luis Pérez (punto focal alterno)", "la Secretaría Técnica").
     copied_to: Sequence[str] = ()
     #: True when a calendar file for the deadline is attached.
     has_calendar: bool = False
@@ -123,6 +125,11 @@ class ReminderContext:
     def __post_init__(self) -> None:
         if not self.items:
             raise ValueError("a reminder needs at least one item")
+
+    @property
+    def owner_once(self) -> bool:
+        """Every item is owed by the same party: the introduction names it, the items do not repeat it."""
+        return len({i.owner_name for i in self.items}) == 1
 
 
 @dataclass(frozen=True)
@@ -164,6 +171,8 @@ class MeetingRoundContext:
     summary: RoundSummary | None = None
     open_by_party: Sequence[PartyItems] = ()
     has_attachment: bool = False
+    #: A calendar file of the meeting and of the deadlines listed still ahead is attached.
+    has_calendar: bool = False
 
     @property
     def for_secretariat(self) -> bool:
@@ -186,6 +195,8 @@ class FailureView:
     kind: str
     error: str
     on: date
+    #: Identical failures (same recipient, state and error) collapse into one line with a count.
+    count: int = 1
 
 
 @dataclass(frozen=True)
@@ -195,6 +206,32 @@ class UnmatchedView:
     subject: str
     received_on: date
     intent: str = "unknown"
+    #: The sender as a person: the focal point's name when known.
+    sender_name: str = ""
+    #: For an extension request: the date asked for.
+    proposed_date: date | None = None
+
+
+@dataclass(frozen=True)
+class OwnerRow:
+    """The digest's opening table: one row per owner."""
+
+    owner_name: str
+    overdue: int
+    due_soon: int
+    #: Submitted by a reply, waiting for the secretariat to confirm.
+    awaiting: int
+
+
+@dataclass(frozen=True)
+class AwayView:
+    """A focal point whose out-of-office reply pauses their reminders."""
+
+    contact_name: str
+    owner_name: str
+    back_on: date
+    #: Who receives the reminders meanwhile; empty when nobody (they wait).
+    stand_in: str = ""
 
 
 @dataclass(frozen=True)
@@ -210,6 +247,10 @@ class DigestContext:
     submissions: Sequence[SubmissionView] = ()
     failures: Sequence[FailureView] = ()
     unmatched: Sequence[UnmatchedView] = ()
+    owners: Sequence[OwnerRow] = ()
+    away: Sequence[AwayView] = ()
+    #: Owners with open items and no contact we can write to.
+    unreachable: Sequence[str] = ()
 
     @property
     def overdue_count(self) -> int:
@@ -217,7 +258,16 @@ class DigestContext:
 
     @property
     def is_empty(self) -> bool:
-        return not (self.overdue_by_party or self.upcoming or self.submissions or self.failures or self.unmatched)
+        return not (
+            self.overdue_by_party
+            or self.upcoming
+            or self.submissions
+            or self.failures
+            or self.unmatched
+            or self.owners
+            or self.away
+            or self.unreachable
+        )
 
 
 @dataclass(frozen=True)
@@ -233,6 +283,8 @@ class AckContext:
     received_on: date
     proposed_date: date | None = None
     attachments: Sequence[str] = field(default_factory=tuple)
+    #: A confirmation that did not say which of several items it covers: the email asks.
+    ask_which: bool = False
 
 
 Context = ReminderContext | MeetingRoundContext | DigestContext | AckContext
@@ -254,9 +306,13 @@ def _locale(language: str) -> str:
     return _LOCALES.get(language, language)
 
 
+#: Spanish running text writes "el lunes 17 de agosto de 2026", without Babel's comma after the weekday.
+_PATTERNS = {("es", "full"): "EEEE d 'de' MMMM 'de' y"}
+
+
 @functools.lru_cache(maxsize=4096)
 def _format_date(day: date, language: str, fmt: str) -> str:
-    result: str = format_date(day, format=fmt, locale=_locale(language))
+    result: str = format_date(day, format=_PATTERNS.get((language, fmt), fmt), locale=_locale(language))
     return result
 
 
@@ -267,6 +323,21 @@ def _date_range(language: str, start: date, end: date) -> str:
     if (start.year, start.month) == (end.year, end.month):
         return f"{start.day}–{_format_date(end, language, 'long')}"
     return f"{_format_date(start, language, 'long')} – {_format_date(end, language, 'long')}"
+
+
+def _date_span(language: str, start: date, end: date) -> str:
+    """A period in running text: "del 31 de agosto al 2 de septiembre de 2026", "from 31 August to 2 September 2026"."""
+    es = language == "es"
+    if start == end:
+        return ("el " if es else "on ") + _format_date(start, language, "long")
+    if start.year != end.year:
+        first = _format_date(start, language, "long")
+    elif start.month != end.month:
+        first = format_date(start, format="d 'de' MMMM" if es else "d MMMM", locale=_locale(language))
+    else:
+        first = str(start.day)
+    last = _format_date(end, language, "long")
+    return f"del {first} al {last}" if es else f"from {first} to {last}"
 
 
 def _number(language: str, value: float) -> str:
@@ -323,6 +394,7 @@ class Renderer:
             )
             env.filters["date"] = lambda day, fmt="long": _format_date(day, language, fmt)
             env.filters["date_range"] = functools.partial(_date_range, language)
+            env.filters["date_span"] = functools.partial(_date_span, language)
             env.filters["number"] = functools.partial(_number, language)
             env.filters["ordinal"] = functools.partial(_ordinal, language)
             env.globals["plural"] = _plural

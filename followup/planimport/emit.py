@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from followup.planimport.extract import ImportResult
+from followup.planimport.extract import NO_DATE, ImportResult
 from followup.store.dataset import CommitmentRecord, DueRule, MeetingRecord, Text
 
 ALL_MEMBERS = "all-members"
@@ -48,7 +48,8 @@ def _text(value: Text) -> str | dict[str, str]:
 def commitment_mapping(record: CommitmentRecord) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": record.id,
-        "title": _text(record.title),
+        # The Spanish title is always there, empty when the plan gives none: a reviewer fills it in.
+        "title": {"en": record.title.en, "es": record.title.es},
         "description": _text(record.description),
         "owners": ALL_MEMBERS if record.owners_all_members else list(record.owners),
         "due": due_mapping(record.due),
@@ -125,6 +126,8 @@ def render(result: ImportResult, *, comments: dict[str, list[str]] | None = None
         for item in result.unscheduled:
             where = f"{item.subject} {item.objective}".strip()
             out.append(f"#   - [{item.location}] {where}: {item.owner_label}: {item.text} ({item.reason})")
+            if item.reason == NO_DATE:
+                out.append("#     review: no date: choose one")
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -50,6 +50,10 @@ class Proposal:
     confidence: float
 
 
+#: Why an obligation with an owner and a verb of obligation was not proposed with a due rule.
+NO_DATE = "no date"
+
+
 @dataclass(frozen=True)
 class Unscheduled:
     """A promise the plan gives no usable date for: reported, not imported."""
@@ -118,7 +122,7 @@ class _Extractor:
     def consider(self, item: PlanItem, ob: Obligation) -> None:
         if ob.due is None:
             if ob.owners is not None and ob.owners.stated:
-                self.unscheduled(item, ob, "no date")
+                self.unscheduled(item, ob, NO_DATE)
             return
         if ob.due.kind == "meeting_ref":
             self.unscheduled(item, ob, f"due '{ob.due.text}', a meeting the plan gives no date for")

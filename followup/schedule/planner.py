@@ -29,7 +29,7 @@ from sqlmodel import Session, SQLModel
 from followup.clock import as_utc
 from followup.errors import FollowupError
 from followup.schedule.policy import Policy, max_lead_days, max_reach_days, policy_for
-from followup.schedule.reminder_rules import REMINDER_KINDS, Decision, next_step
+from followup.schedule.reminder_rules import REMINDER_KINDS, Decision, blocked_days, next_step
 from followup.schedule.sendwindow import MAX_SHIFT_DAYS, Recipient, SendWindow, local_day
 from followup.settings import Settings
 from followup.store.models import OPEN_STATES  # importing models registers the tables used below
@@ -40,6 +40,7 @@ COMMITMENT = SQLModel.metadata.tables["commitment"]
 PARTY = SQLModel.metadata.tables["party"]
 CONTACT = SQLModel.metadata.tables["contact"]
 EVENT = SQLModel.metadata.tables["event"]
+INBOUND = SQLModel.metadata.tables["inbound_message"]
 
 ACTOR = "planner"
 #: Keys per IN (...) list: well under SQLite's and PostgreSQL's parameter limits.
@@ -60,6 +61,8 @@ class PlanResult:
     considered: int = 0
     #: Assignments whose party has no usable contact (none active with a good address).
     unreachable: list[int] = field(default_factory=list)
+    #: Assignments waiting because every contact of their party is out of office.
+    paused: list[int] = field(default_factory=list)
     #: One line per assignment that could not be planned (unknown policy, zone or holiday country).
     problems: list[str] = field(default_factory=list)
 
@@ -102,6 +105,11 @@ def plan(engine: Engine, now: datetime, settings: Settings, policies: Mapping[st
         if not candidates:
             return result
         context = _load_context(conn, candidates, now)
+    if context.away:
+        # Steps already planned for someone now away: withdrawn, and planned afresh for the alternates.
+        with engine.begin() as conn:
+            away = NOTIFICATION.c.contact_id.in_(sorted(context.away))
+            result.cancelled += _cancel(conn, away, now, "out_of_office")
     rows = list(_plan_rows(candidates, context, now, settings, policies, window, result))
     result.planned = insert_planned(engine, rows)
     return result
@@ -139,8 +147,12 @@ class _Context:
     contacts: dict[str, list[sa.Row[Any]]]
     #: (assignment, due date, contact) -> step keys already in the outbox.
     handled: dict[tuple[int, date, int], set[str]]
-    #: contact -> UTC instants of reminder mail sent or being sent lately.
+    #: The same, for steps that went out (or are going out) only.
+    delivered: dict[tuple[int, date, int], set[str]]
+    #: contact -> UTC instants of mail sent, being sent, or (meeting rounds) planned lately.
     mailed: dict[int, list[datetime]]
+    #: contact -> the date an out-of-office reply says they are back (still ahead).
+    away: dict[int, date] = field(default_factory=dict)
 
 
 def _load_context(conn: Connection, candidates: Sequence[sa.Row[Any]], now: datetime) -> _Context:
@@ -179,25 +191,73 @@ def _load_context(conn: Connection, candidates: Sequence[sa.Row[Any]], now: date
         for row in conn.execute(query):
             contacts[row.party_code].append(row)
     handled: dict[tuple[int, date, int], set[str]] = defaultdict(set)
+    delivered: dict[tuple[int, date, int], set[str]] = defaultdict(set)
     for ids in _chunks(sorted(row.id for row in candidates)):
         query = sa.select(
-            NOTIFICATION.c.assignment_id, NOTIFICATION.c.due_date, NOTIFICATION.c.contact_id, NOTIFICATION.c.step
+            NOTIFICATION.c.assignment_id,
+            NOTIFICATION.c.due_date,
+            NOTIFICATION.c.contact_id,
+            NOTIFICATION.c.step,
+            NOTIFICATION.c.state,
         ).where(NOTIFICATION.c.assignment_id.in_(ids), NOTIFICATION.c.kind.in_(REMINDER_KINDS))
         for row in conn.execute(query):
             handled[(row.assignment_id, row.due_date, row.contact_id)].add(row.step)
-    mailed: dict[int, list[datetime]] = defaultdict(list)
-    since = now - timedelta(days=2)
+            if row.state in ("sending", "sent"):
+                delivered[(row.assignment_id, row.due_date, row.contact_id)].add(row.step)
     contact_ids = sorted({c.id for rows in contacts.values() for c in rows})
+    mailed = mail_instants(conn, contact_ids, now)
+    away = out_of_office(conn, [c for rows in contacts.values() for c in rows], now)
+    return _Context(commitments, parties, dict(contacts), dict(handled), dict(delivered), mailed, away)
+
+
+def mail_instants(
+    conn: Connection, contact_ids: Sequence[int], now: datetime, *, planned_reminders: bool = False
+) -> dict[int, list[datetime]]:
+    """When each contact got (or is about to get) mail from us in the last week.
+
+    Every kind counts (a meeting round is an email too), acknowledgements
+    excepted: they answer the person's own message. Planned meeting rounds
+    count, so a reminder does not go out on a round's day; planned reminders
+    count only when asked (for the rounds), since the planner merges
+    reminders due the same day into one email.
+    """
+    n = NOTIFICATION
+    mailed: dict[int, list[datetime]] = defaultdict(list)
+    since = now - timedelta(days=8)
+    planned_kinds = ("meeting_round", *(REMINDER_KINDS if planned_reminders else ()))
+    counted = sa.or_(n.c.state.in_(("sending", "sent")), sa.and_(n.c.state == "planned", n.c.kind.in_(planned_kinds)))
     for ids in _chunks(contact_ids):
-        query = sa.select(NOTIFICATION.c.contact_id, NOTIFICATION.c.sent_at, NOTIFICATION.c.scheduled_at).where(
-            NOTIFICATION.c.contact_id.in_(ids),
-            NOTIFICATION.c.kind.in_(REMINDER_KINDS),
-            NOTIFICATION.c.state.in_(("sending", "sent")),
-            sa.or_(NOTIFICATION.c.sent_at >= since, NOTIFICATION.c.scheduled_at >= since),
+        query = sa.select(n.c.contact_id, n.c.sent_at, n.c.scheduled_at).where(
+            n.c.contact_id.in_(ids),
+            n.c.kind != "acknowledgement",
+            counted,
+            sa.or_(n.c.sent_at >= since, n.c.scheduled_at >= since),
         )
         for row in conn.execute(query):
             mailed[row.contact_id].append(row.sent_at or row.scheduled_at)
-    return _Context(commitments, parties, dict(contacts), dict(handled), dict(mailed))
+    return dict(mailed)
+
+
+def out_of_office(conn: Connection, contacts: Sequence[Any], now: datetime) -> dict[int, date]:
+    """Contacts whose latest out-of-office reply says they are away past today, with the return date."""
+    by_email: dict[str, list[int]] = defaultdict(list)
+    for c in contacts:
+        by_email[c.email.lower()].append(c.id)
+    today = as_utc(now).date()
+    latest: dict[str, tuple[datetime, date]] = {}
+    for emails in _chunks(sorted(by_email)):
+        query = sa.select(INBOUND.c.sender, INBOUND.c.received_at, INBOUND.c.return_date).where(
+            INBOUND.c.classification == "autoreply",
+            INBOUND.c.return_date.is_not(None),
+            sa.func.lower(INBOUND.c.sender).in_(emails),
+            INBOUND.c.received_at <= now,
+        )
+        for row in conn.execute(query):
+            key = row.sender.lower()
+            received = row.received_at or now
+            if key not in latest or received > latest[key][0]:
+                latest[key] = (received, row.return_date)
+    return {cid: back for email, (_, back) in latest.items() if back > today for cid in by_email[email]}
 
 
 def _plan_rows(
@@ -226,9 +286,12 @@ def _plan_rows(
             continue
         who = reachable.get(cand.party_code)
         if who is None:
-            who = reachable[cand.party_code] = _recipients(ctx.contacts.get(cand.party_code, []))
+            who = reachable[cand.party_code] = _recipients(ctx.contacts.get(cand.party_code, []), ctx.away)
         if not who.to:
-            result.unreachable.append(cand.id)
+            if who.away:
+                result.paused.append(cand.id)  # everyone is away: the steps wait for their return
+            else:
+                result.unreachable.append(cand.id)
             continue
         for contact in who.to:
             result.considered += 1
@@ -236,9 +299,17 @@ def _plan_rows(
             try:
                 busy = busy_days.get((contact.id, recipient))
                 if busy is None:
-                    busy = frozenset(local_day(at, recipient) for at in ctx.mailed.get(contact.id, ()))
+                    mailed = [local_day(at, recipient) for at in ctx.mailed.get(contact.id, ())]
+                    today = local_day(now, recipient)
+                    busy = blocked_days(mailed, today, settings.schedule.max_emails_per_week)
                     busy_days[(contact.id, recipient)] = busy
-                handled = frozenset(ctx.handled.get((cand.id, cand.due_date, contact.id), ()))
+                # Standing in for someone away: what they already received is not sent again.
+                handled = frozenset(
+                    {
+                        *ctx.handled.get((cand.id, cand.due_date, contact.id), ()),
+                        *(s for c in who.away for s in ctx.delivered.get((cand.id, cand.due_date, c.id), ())),
+                    }
+                )
                 key = (cand.due_date, cand.state, policy.name, handled, recipient, busy)
                 if key in decisions:
                     decision = decisions[key]
@@ -268,20 +339,26 @@ class _Recipients:
     alternates: list[sa.Row[Any]]
     #: Contacts with role "cc": copied on every notice, which is what the role is for.
     always_cc: list[sa.Row[Any]]
+    #: Contacts left out because an out-of-office reply says they are away.
+    away: list[sa.Row[Any]] = field(default_factory=list)
 
 
-def _recipients(contacts: Iterable[sa.Row[Any]]) -> _Recipients:
+def _recipients(contacts: Iterable[sa.Row[Any]], away: Mapping[int, date] | None = None) -> _Recipients:
     """Who hears about a party's assignments.
 
     An address a server refused ("suspect") or that keeps bouncing
-    ("failing") is not written to until someone fixes it; the alternates stand
-    in meanwhile so the party still hears from us.
+    ("failing") is not written to until someone fixes it, nor is a contact
+    whose out-of-office reply says they are away; the alternates stand in
+    meanwhile so the party still hears from us.
     """
-    usable = [c for c in contacts if c.address_state == "ok"]
+    away = away or {}
+    working = [c for c in contacts if c.address_state == "ok"]
+    usable = [c for c in working if c.id not in away]
     primaries = [c for c in usable if c.role == "primary"]
     alternates = [c for c in usable if c.role == "alternate"]
     to = primaries or alternates
-    return _Recipients(to, [c for c in alternates if c not in to], [c for c in usable if c.role == "cc"])
+    gone = [c for c in working if c.id in away]
+    return _Recipients(to, [c for c in alternates if c not in to], [c for c in usable if c.role == "cc"], gone)
 
 
 def _row(

@@ -115,6 +115,23 @@ def next_step(
     )
 
 
+def blocked_days(mailed: Collection[date], today: date, per_week: int, horizon: int = 31) -> frozenset[date]:
+    """Local days on which a contact may get no more mail from us.
+
+    A day that already carries an email (of any kind: one email per contact
+    per day), and a day whose previous six days already carry ``per_week``
+    emails (the weekly cap), from ``today`` for ``horizon`` days.
+    """
+    days = set(mailed)
+    blocked = {d for d in days if d >= today}
+    for n in range(horizon):
+        day = date.fromordinal(today.toordinal() + n)
+        week = sum(1 for d in days if 1 <= (day - d).days <= 6)
+        if week >= per_week:
+            blocked.add(day)
+    return frozenset(blocked)
+
+
 @dataclass(frozen=True)
 class DeliveryGroup:
     """One email: every claimed row it accounts for, and the items it lists."""

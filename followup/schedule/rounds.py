@@ -21,8 +21,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from followup.clock import as_utc, local_date
-from followup.schedule.planner import insert_planned
-from followup.schedule.sendwindow import Recipient, SendWindow, next_window_start
+from followup.schedule.planner import insert_planned, mail_instants, out_of_office
+from followup.schedule.sendwindow import Recipient, SendWindow, local_day, next_window_start
 from followup.settings import Settings
 from followup.store.models import OPEN_STATES, Assignment, Commitment, Contact, Meeting, Party
 
@@ -75,19 +75,24 @@ def meeting_round_rows(engine: Engine, settings: Settings, now: datetime) -> lis
             days = due_round(meeting.start_date, today, sched.meeting_round_days)
             if days is None:
                 continue
-            owners = _owners_with_open_items(session, meeting.start_date)
+            owners = _owners_with_open_items(session, meeting.start_date, now)
             base = f"round:{meeting.id}:{days}"
             payload = {"meeting_id": meeting.id, "days": days}
+            ids = [c.id for _, contacts in owners.values() for c in contacts if c.id is not None]
+            mailed = mail_instants(session.connection(), ids, as_utc(now), planned_reminders=True)
             for party, contacts in owners.values():
                 for contact in contacts:
+                    assert contact.id is not None
                     recipient = Recipient(contact.timezone or party.timezone, party.holiday_country)
+                    # One email per contact per day: a round waits a day rather than join a reminder.
+                    busy = frozenset(local_day(at, recipient) for at in mailed.get(contact.id, ()))
                     rows.append(
                         _row(
                             key=f"{base}:c{contact.id}",
                             kind="meeting_round",
                             recipient=contact.email,
                             contact_id=contact.id,
-                            scheduled_at=next_window_start(as_utc(now), recipient, window),
+                            scheduled_at=next_window_start(as_utc(now), recipient, window, avoid=busy),
                             payload={**payload, "party_code": party.code},
                         )
                     )
@@ -103,8 +108,8 @@ def meeting_round_rows(engine: Engine, settings: Settings, now: datetime) -> lis
     return rows
 
 
-def _owners_with_open_items(session: Session, by: date) -> dict[str, tuple[Party, list[Contact]]]:
-    """Owners with open assignments due by ``by``, with the contacts to write to."""
+def _owners_with_open_items(session: Session, by: date, now: datetime) -> dict[str, tuple[Party, list[Contact]]]:
+    """Owners with open assignments due by ``by``, with the contacts to write to (not those out of office)."""
     codes = set(
         session.exec(
             select(Assignment.party_code)
@@ -120,9 +125,10 @@ def _owners_with_open_items(session: Session, by: date) -> dict[str, tuple[Party
         select(Contact).where(col(Contact.party_code).in_(codes), col(Contact.active), Contact.address_state == "ok")
     ).all():
         contacts[c.party_code].append(c)
+    away = out_of_office(session.connection(), [c for found in contacts.values() for c in found], as_utc(now))
     out: dict[str, tuple[Party, list[Contact]]] = {}
     for party in session.exec(select(Party).where(col(Party.code).in_(codes), col(Party.active))).all():
-        found = contacts.get(party.code, [])
+        found = [c for c in contacts.get(party.code, []) if c.id not in away]
         primaries = [c for c in found if c.role == "primary"] or [c for c in found if c.role == "alternate"]
         if primaries:
             out[party.code] = (party, primaries)

@@ -58,6 +58,10 @@ def test_tick_dry_run_then_real_tick_then_nothing_twice(tmp_path: Path) -> None:
     assert len(mailbox.Maildir(tmp_path / "var" / "maildir", create=False)) == sent
 
 
+PRIMARY_HN = "ana.lopez@migracion.gob.hn.example"
+ALTERNATE_HN = "cmejia@sre.gob.hn.example"
+
+
 def test_preview_in_both_languages(tmp_path: Path) -> None:
     matrix = demo(tmp_path)
     rows = matrix["rows"]
@@ -73,6 +77,9 @@ def test_preview_in_both_languages(tmp_path: Path) -> None:
     assert run(tmp_path, "preview", "escalation", "--assignment", aid, "--out", str(eml), "--now", NOW).returncode == 0
     msg = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
     assert msg["Content-Language"] == "es"
+    # The primary focal point by default, and the escalation's copies shown: the alternate and the secretariat.
+    assert msg["To"].addresses[0].addr_spec == PRIMARY_HN
+    assert ALTERNATE_HN in str(msg["Cc"]) and "ts@" in str(msg["Cc"])
     html = tmp_path / "preview.html"
     assert run(tmp_path, "preview", "reminder", "--assignment", aid, "--out", str(html), "--now", NOW).returncode == 0
     assert html.read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html")

@@ -84,7 +84,7 @@ async def test_550_marks_failed_suspect_and_reported(tmp_path: Path, smtp_server
     # Nothing more is tried for a dead address, and the digest reports the failure.
     assert (await tick(mailer, NOW + timedelta(days=1))).sent == 0
     digest = collect_digest(engine, settings, NOW + timedelta(days=1))
-    assert [f.recipient for f in digest.failures] == ["ana@migracion.hn.example"]
+    assert [f.recipient for f in digest.failures] == ["Ana López <ana@migracion.hn.example>"]  # a person, by name
     assert "550" in digest.failures[0].error
     await mailer.close()
 

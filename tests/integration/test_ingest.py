@@ -406,3 +406,98 @@ async def test_forged_secretariat_address_never_confirms(
         assert result.assignment_ids == (aid,) and result.intent == "confirmation"
         assert result.changed == [] and not result.verified and result.triage == "open"
         assert state(engine, aid).state == "pending"
+
+
+@pytest.mark.parametrize(
+    ("body", "attachment", "named"),
+    [
+        ("Dear colleagues, attached is the completed integration matrix. Regards, Ana", None, ("matrix-a",)),
+        ("Estimados: adjunto la matriz de integración y el cuestionario. Saludos, Ana", None, ("matrix-a", "matrix-b")),
+        ("Please find attached all of them. Best regards, Ana", None, ("matrix-a", "matrix-b")),
+        ("Buenos días: adjuntamos ambos documentos. Saludos", None, ("matrix-a", "matrix-b")),
+        ("Buenos días, adjunto. Saludos", "matriz_integracion_HN.pdf", ("matrix-a",)),
+        ("Please find attached. Regards", "Questionnaire_HN_final.docx", ("matrix-b",)),
+    ],
+)
+async def test_reply_to_a_merged_email_confirms_only_what_it_names(
+    world: tuple[Settings, Engine, Mailer, list[EmailMessage]],
+    body: str,
+    attachment: str | None,
+    named: tuple[str, ...],
+) -> None:
+    settings, engine, _mailer, sent = world
+    assert "RCM-" in str(sent[0]["Subject"])  # the subject repeats the email's tags
+    msg = reply_to(sent[0], "alopez@migracion.gob.hn.example", body)
+    if attachment:
+        msg.add_attachment(b"%PDF-1.4 fake", maintype="application", subtype="pdf", filename=attachment)
+    result = ingest(
+        engine, settings, msg.as_bytes(), source="t", now=NOW + timedelta(hours=2), secret=signing_key(settings)
+    )
+    wanted = ids(engine, *named)
+    assert result.intent == "confirmation"
+    assert sorted(result.changed) == wanted
+    for aid in ids(engine, "matrix-a", "matrix-b"):
+        assert state(engine, aid).state == ("submitted" if aid in wanted else "pending")
+
+
+async def test_reply_naming_no_item_changes_nothing_and_asks_which(
+    world: tuple[Settings, Engine, Mailer, list[EmailMessage]], smtp_server: SmtpServer
+) -> None:
+    settings, engine, mailer, sent = world
+    msg = reply_to(sent[0], "alopez@migracion.gob.hn.example", "Buenos días: adjunto lo solicitado. Saludos, Ana")
+    msg.add_attachment(b"%PDF-1.4 fake", maintype="application", subtype="pdf", filename="documento.pdf")
+    result = ingest(
+        engine, settings, msg.as_bytes(), source="t", now=NOW + timedelta(hours=2), secret=signing_key(settings)
+    )
+    assert result.intent == "confirmation" and result.changed == []
+    assert result.triage == "open" and result.ask_which and "submitted: which items?" in result.describe()
+    for aid in ids(engine, "matrix-a", "matrix-b"):
+        assert state(engine, aid).state == "pending"
+    assert result.acknowledged
+    await tick(mailer, NOW + timedelta(hours=2, minutes=1))
+    ack = email.message_from_bytes(smtp_server.handler.messages[-1].data, policy=email.policy.default)
+    text = str(ack.get_body(("plain",)).get_content())
+    assert ack["Auto-Submitted"] == "auto-replied"
+    assert "no pudimos determinar a cuáles se refiere" in text
+    assert "no es necesario responderlo" not in text
+    with Session(engine) as s:
+        assert s.exec(select(Event).where(Event.action == "submitted-which-items")).first() is not None
+
+
+@pytest.mark.parametrize(
+    ("body", "intent", "wording"),
+    [
+        ("Solicitamos una prórroga para la matriz de integración hasta el 30 de septiembre.", "extension",
+         "hasta el 30 de septiembre de 2026"),
+        ("¿El cuestionario debe enviarse en formato Word o PDF?", "question", "le responderemos a la brevedad"),
+    ],
+)  # fmt: skip
+async def test_extension_requests_and_questions_are_acknowledged(
+    world: tuple[Settings, Engine, Mailer, list[EmailMessage]], smtp_server: SmtpServer, body: str, intent: str,
+    wording: str,
+) -> None:  # fmt: skip
+    settings, engine, mailer, sent = world
+    msg = reply_to(sent[0], "alopez@migracion.gob.hn.example", body)
+    result = ingest(
+        engine, settings, msg.as_bytes(), source="t", now=NOW + timedelta(hours=2), secret=signing_key(settings)
+    )
+    assert result.intent == intent and result.acknowledged
+    await tick(mailer, NOW + timedelta(hours=2, minutes=1))
+    ack = email.message_from_bytes(smtp_server.handler.messages[-1].data, policy=email.policy.default)
+    text = str(ack.get_body(("plain",)).get_content())
+    assert wording in text
+    # No "no need to reply" next to "when replying, keep the reference".
+    assert not ("no es necesario responderlo" in text and "Al responder" in text)
+
+
+async def test_spanish_mail_speaks_spanish_and_the_spanish_tag_is_understood(
+    world: tuple[Settings, Engine, Mailer, list[EmailMessage]],
+) -> None:
+    settings, engine, _mailer, sent = world
+    assert sent[0]["From"].addresses[0].display_name == "Secretaría Técnica de la CRM"
+    [qid] = ids(engine, "matrix-b")
+    msg = reply_to(sent[0], "alopez@migracion.gob.hn.example", f"Adjunto el documento [CRM-{qid}]. Saludos")
+    result = ingest(
+        engine, settings, msg.as_bytes(), source="t", now=NOW + timedelta(hours=2), secret=signing_key(settings)
+    )
+    assert result.changed == [qid]

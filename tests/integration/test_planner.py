@@ -285,3 +285,80 @@ def test_insert_planned_is_the_idempotent_door_for_other_planners(engine: Engine
     first, second = rows(engine)
     assert (first.state, first.attempts, first.payload, first.created_at) == ("planned", 0, {}, now)
     assert (second.step, second.payload) == ("w33", {"language": "es"})
+
+
+def _mail(engine: Engine, contact_id: int, kind: str, at: datetime, state: str = "sent") -> None:
+    with session_scope(engine) as s:
+        s.add(
+            Notification(
+                dedupe_key=f"{kind}:{contact_id}:{at.isoformat()}", kind=kind, contact_id=contact_id,
+                recipient="fp@hn.example.org", scheduled_at=at, sent_at=at if state == "sent" else None, state=state,
+            )
+        )  # fmt: skip
+
+
+def test_a_meeting_round_the_same_day_moves_the_reminder_to_the_next_day(world: World) -> None:
+    monday = utc(2026, 8, 3, 15, 0)
+    _mail(world.engine, world.primary_id, "meeting_round", monday, state="planned")
+    assert plan(world.engine, monday, SETTINGS, POLICIES).planned == 1
+    [reminder] = [r for r in rows(world.engine) if r.kind == "reminder"]
+    assert reminder.scheduled_at == utc(2026, 8, 4, 15, 0)
+
+
+def test_the_weekly_cap_holds_items_for_the_next_allowed_day(world: World) -> None:
+    # Two emails already this week (Thursday and Friday): the -14d reminder of Monday waits for Thursday.
+    _mail(world.engine, world.primary_id, "overdue", utc(2026, 7, 30, 15, 0))
+    _mail(world.engine, world.primary_id, "meeting_round", utc(2026, 7, 31, 15, 0))
+    assert SETTINGS.schedule.max_emails_per_week == 2
+    assert plan(world.engine, utc(2026, 8, 3, 15, 0), SETTINGS, POLICIES).planned == 1
+    [reminder] = [r for r in rows(world.engine) if r.kind == "reminder"]
+    assert reminder.scheduled_at == utc(2026, 8, 6, 15, 0)
+
+
+def test_rounds_wait_a_day_rather_than_join_a_reminder(world: World) -> None:
+    from followup.schedule.rounds import plan_meeting_rounds
+    from followup.store.models import Meeting
+
+    with session_scope(world.engine) as s:
+        s.add(
+            Meeting(id="rcgm-1", kind="rcgm", title_en="RCGM", start_date=date(2026, 8, 24), end_date=date(2026, 8, 25))
+        )
+    monday = utc(2026, 8, 3, 15, 0)
+    _mail(world.engine, world.primary_id, "overdue", monday, state="planned")
+    assert plan_meeting_rounds(world.engine, SETTINGS, monday) == 2  # the owner and the secretariat
+    [round_row] = [r for r in rows(world.engine) if r.kind == "meeting_round" and r.contact_id == world.primary_id]
+    assert round_row.scheduled_at == utc(2026, 8, 4, 15, 0)
+
+
+def _away(engine: Engine, sender: str, back: date, at: datetime) -> None:
+    from followup.store.models import InboundMessage
+
+    with session_scope(engine) as s:
+        s.add(
+            InboundMessage(content_hash=f"ooo-{sender}-{back}", raw=b"x", sender=sender, received_at=at,
+                           classification="autoreply", return_date=back)
+        )  # fmt: skip
+
+
+def test_out_of_office_pauses_the_contact_and_the_alternate_stands_in(world: World) -> None:
+    evening = utc(2026, 8, 3, 23, 30)
+    plan(world.engine, evening, SETTINGS, POLICIES)  # planned for the primary, for tomorrow morning
+    _away(world.engine, "FP@hn.example.org", date(2026, 8, 20), evening)
+    result = plan(world.engine, evening + timedelta(minutes=1), SETTINGS, POLICIES)
+    assert (result.cancelled, result.planned) == (1, 1)
+    assert [(r.contact_id, r.state) for r in rows(world.engine)] == [
+        (world.primary_id, "cancelled"),
+        (world.alternate_id, "planned"),
+    ]
+    assert events(world.engine, "notification_cancelled")[0].details["reason"] == "out_of_office"
+
+
+def test_out_of_office_without_an_alternate_waits_for_the_return_date(world: World) -> None:
+    with session_scope(world.engine) as s:
+        alternate = s.get(Contact, world.alternate_id)
+        assert alternate is not None
+        alternate.active = False
+    _away(world.engine, "fp@hn.example.org", date(2026, 8, 5), utc(2026, 8, 1))
+    result = plan(world.engine, utc(2026, 8, 3, 15, 0), SETTINGS, POLICIES)
+    assert result.planned == 0 and result.paused == [world.assignment_id] and not result.unreachable
+    assert plan(world.engine, utc(2026, 8, 5, 15, 0), SETTINGS, POLICIES).planned == 1  # back: the step goes

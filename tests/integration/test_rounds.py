@@ -59,6 +59,9 @@ async def test_rounds_and_digest(tmp_path: Path, smtp_server: SmtpServer) -> Non
     rounds = [m for m in msgs if "GRCM" in str(m["Subject"]) or "RCGM" in str(m["Subject"])]
     hn = next(m for m in rounds if "fp@hn.example.org" in str(m["To"]))
     assert "Reunión del GRCM" in str(hn["Subject"])
+    # The owner's round carries a calendar file: the meeting and the deadlines it lists.
+    [ics] = [p for p in hn.walk() if p.get_content_type() == "text/calendar"]
+    assert "UID:meeting-" in ics.get_content() and "UID:deadline-" in ics.get_content()
     secretariat = next(m for m in rounds if settings.secretariat.email in str(m["To"]))
     [attachment] = [p for p in secretariat.walk() if p.get_filename()]
     rows = list(csv.reader(io.StringIO(attachment.get_content().lstrip("\ufeff"))))

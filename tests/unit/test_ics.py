@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -49,7 +50,8 @@ def test_deadline_is_an_all_day_event() -> None:
         "La matriz completa; con datos, de contacto.\n\nPlazo [RCM-12] para Costa Rica."
     )
     assert str(event["TRANSP"]) == "TRANSPARENT"
-    assert str(event["UID"]) == f"deadline-12-20260815@{DOMAIN}"
+    assert str(event["UID"]) == f"deadline-12@{DOMAIN}"
+    assert "SEQUENCE" not in event and "STATUS" not in event
 
 
 def test_summary_in_the_recipient_language() -> None:
@@ -59,14 +61,22 @@ def test_summary_in_the_recipient_language() -> None:
     assert str(other["SUMMARY"]).startswith("Due:")
 
 
-def test_uid_is_stable_per_assignment_and_due_date() -> None:
+def test_uid_is_stable_per_assignment_and_an_extension_raises_the_sequence() -> None:
     later = NOW + timedelta(days=3)
     assert entry().uid == entry("en").uid
-    first = Calendar.from_ical(deadline_ics(entry(), now=NOW)).walk("VEVENT")[0]["UID"]
-    again = Calendar.from_ical(deadline_ics(entry(), now=later)).walk("VEVENT")[0]["UID"]
-    moved = entry(due=date(2026, 9, 30)).uid
-    assert first == again
-    assert moved != first
+    first = Calendar.from_ical(deadline_ics(entry(), now=NOW)).walk("VEVENT")[0]
+    again = Calendar.from_ical(deadline_ics(entry(), now=later)).walk("VEVENT")[0]
+    assert first["UID"] == again["UID"]
+    # Extended: the same event moves (same UID, higher SEQUENCE) instead of a second one appearing.
+    moved_entry = replace(entry(due=date(2026, 9, 30)), sequence=1)
+    moved = Calendar.from_ical(deadline_ics(moved_entry, now=later)).walk("VEVENT")[0]
+    assert moved["UID"] == first["UID"] and moved["SEQUENCE"] == 1
+    assert moved.decoded("DTSTART") == date(2026, 9, 30)
+    gone = deadline_entry(assignment_id=12, due_date=date(2026, 9, 30), title="x", reference="[RCM-12]",
+                          owner_name="CR", language="es", domain=DOMAIN, sequence=1, cancelled=True)  # fmt: skip
+    assert str(Calendar.from_ical(deadline_ics(gone, now=later)).walk("VEVENT")[0]["STATUS"]) == "CANCELLED"
+    assert deadline_ics(moved_entry, now=NOW) == icalendar_calendar([moved_entry], now=NOW)
+    assert deadline_ics(gone, now=NOW) == icalendar_calendar([gone], now=NOW)
 
 
 def test_same_inputs_same_bytes() -> None:
@@ -82,7 +92,9 @@ def test_feed_of_deadlines_and_meetings() -> None:
         place="San José, Costa Rica",
         domain=DOMAIN,
     )
-    feed = Calendar.from_ical(calendar_feed([entry(), entry(due=date(2026, 9, 30)), meeting], now=NOW, name="CRM"))
+    other = deadline_entry(assignment_id=13, due_date=date(2026, 9, 30), title="Informe", reference="[RCM-13]",
+                           owner_name="Costa Rica", language="es", domain=DOMAIN)  # fmt: skip
+    feed = Calendar.from_ical(calendar_feed([entry(), other, meeting], now=NOW, name="CRM"))
     assert str(feed["X-WR-CALNAME"]) == "CRM"
     events = {str(e["UID"]): e for e in feed.walk("VEVENT")}
     assert len(events) == 3

@@ -239,3 +239,18 @@ def test_visible_text_is_a_subset_of_the_lines(lines: list[str]) -> None:
     body = "\n".join(lines)
     result = visible_text(body)
     assert all(line in lines for line in result.split("\n")) or result == ""
+
+
+@pytest.mark.parametrize(
+    ("folded", "expected"),
+    [
+        ("RE: =?utf-8?q?Recordatorio=3A_gesti=C3=B3n?=\r\n migratoria", "RE: Recordatorio: gestión migratoria"),
+        ("=?iso-8859-1?q?Pol=EDtica?=\r\n\tmigratoria [RCM-12]", "Política migratoria [RCM-12]"),
+        ("=?utf-8?b?R2VzdGnDs24=?=\r\n =?utf-8?q?_migratoria?=", "Gestión migratoria"),
+    ],
+)
+def test_a_folded_subject_keeps_the_space_after_an_encoded_word(folded: str, expected: str) -> None:
+    from followup.inbound.parse import parse_message
+
+    raw = f"From: a@b.example\r\nSubject: {folded}\r\nMessage-ID: <x@b.example>\r\n\r\nhola\r\n".encode()
+    assert parse_message(raw).subject == expected

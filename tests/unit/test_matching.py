@@ -54,3 +54,29 @@ def test_sent_messages_groups_rows_by_message_id() -> None:
     assert grouped["<a@x>"] == SentMessage(2, (11, 12))
     assert grouped["<b@x>"] == SentMessage(4, ())
     assert len(grouped) == 2
+
+
+def test_subject_tags_never_narrow_a_merged_email() -> None:
+    # The subject repeats the first tags of the email answered: not evidence of what was sent.
+    m = decide(by_token=MERGED, by_headers=None, tagged=[], subject_tagged=[11, 12], sender_open=[])
+    assert (m.assignment_ids, m.ambiguous) == ((11, 12, 13), True)
+    named = decide(by_token=MERGED, by_headers=None, tagged=[], subject_tagged=[11, 12], named=[13], sender_open=[])
+    assert (named.assignment_ids, named.ambiguous) == ((13,), False)
+    everything = decide(by_token=MERGED, by_headers=None, tagged=[], everything=True, sender_open=[])
+    assert (everything.assignment_ids, everything.ambiguous) == ((11, 12, 13), False)
+
+
+def test_items_named_by_words_titles_and_attachments() -> None:
+    from followup.inbound.naming import named_by_words, says_all
+
+    titles = {
+        1: ("Integration matrix", "Matriz sobre integración"),
+        2: ("Common format on smuggling and trafficking cases", "Formato común sobre casos de tráfico ilícito y trata"),
+        3: ("Comparative matrix of migration legislation", "Matriz comparativa de legislación migratoria"),
+    }
+    assert named_by_words("attached are the integration matrix and the common format", [], titles) == [1, 2]
+    assert named_by_words("Adjunto la matriz.", [], titles) == []  # which matrix?
+    assert named_by_words("Adjunto.", ["matriz_integracion_HN.pdf"], titles) == [1]
+    assert named_by_words("Adjunto la matriz comparativa de legislación", [], titles) == [3]
+    assert says_all("Adjunto todos los documentos") and says_all("attached are all of them")
+    assert not says_all("Saludos a todos") and not says_all("attached is the matrix")

@@ -175,6 +175,10 @@ def test_rendered_file_is_valid_load_input_with_review_comments() -> None:
     assert "    due: {month: 2007-05}" in text
     assert "    owners: [SV, IOM]" in text
     assert "#   - [line 8] B 3: IOM: IOM WILL PREPARE A MANUAL (no date)" in text
+    assert "#     review: no date: choose one" in text
+    # The Spanish title is there for the reviewer to fill in, and an empty one loads.
+    assert "      es: ''" in text
+    assert all(c.title.es == "" for c in data.commitments)
     assert data.commitments[1].source.text.startswith("EL SALVADOR AND IOM WILL PRESENT")
 
 

@@ -269,3 +269,14 @@ def test_group_cc_is_the_union_of_its_rows_without_the_addressee() -> None:
     ]
     [group] = group_for_delivery(rows, utc(2026, 8, 17, 16), lambda r: "America/Tegucigalpa")
     assert group.cc == ["Head@hn.example.org", "alt@hn.example.org"]
+
+
+def test_blocked_days_one_a_day_and_a_weekly_cap() -> None:
+    from followup.schedule.reminder_rules import blocked_days
+
+    mon, tue = date(2026, 8, 3), date(2026, 8, 4)
+    blocked = blocked_days([mon, tue], mon, per_week=2, horizon=10)
+    assert mon in blocked and tue in blocked  # each already has an email
+    assert {date(2026, 8, d) for d in (5, 6, 7, 8, 9)} <= blocked  # two in the last six days
+    assert date(2026, 8, 10) not in blocked  # Monday's email has left the week
+    assert blocked_days([mon], tue, per_week=2) == frozenset()

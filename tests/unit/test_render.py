@@ -135,7 +135,7 @@ def test_spanish_reads_as_spanish() -> None:
     assert result.subject == "Recordatorio: Matriz de integración, plazo 15 de agosto de 2026"
     assert result.text.startswith("Estimada/o Ana Pérez:\n")
     assert "Le recordamos que el plazo" in result.text
-    assert "sábado, 15 de agosto de 2026" in result.text
+    assert "el sábado 15 de agosto de 2026" in result.text
     assert "dentro de 12 días" in result.text
     assert "Atentamente," in result.text
     assert "Atentamente," in result.html
@@ -158,8 +158,8 @@ def test_escalation_counts_and_names_the_copies() -> None:
     assert es.subject.startswith("Segundo recordatorio: Informe nacional")
     assert "our second reminder" in en.text
     assert "nuestro segundo recordatorio" in es.text
-    assert "Luis Gómez, TS" in en.text
-    assert "Enviamos copia de este mensaje a Luis Gómez, TS" in es.text
+    assert "We are copying this message to Luis Gómez and TS, in case you are away." in en.text
+    assert "Enviamos copia a Luis Gómez y a TS, por si usted se encontrara ausente." in es.text
     third = render("escalation", "es", ReminderContext("Ana", [REPORT], SEC, reminder_number=3))
     assert third.subject.startswith("Tercer recordatorio")
 
@@ -168,7 +168,7 @@ def test_merged_items_each_keep_their_reference() -> None:
     result = render("reminder", "en", ReminderContext("Ana", [MATRIX, REPORT], SEC))
     # one item is overdue: neither the subject nor the intro may call both "due soon"
     assert result.subject == "Reminder: 2 items, 1 overdue"
-    assert "each shows its own deadline" in result.text
+    assert "each with its own deadline" in result.text
     assert "due soon" not in result.text
     for rendered in (result.text, result.html):
         assert "[RCM-12]" in rendered
@@ -179,7 +179,7 @@ def test_merged_items_each_keep_their_reference() -> None:
 
 def test_meeting_round_dates_and_secretariat_copy() -> None:
     owner = render("meeting_round", "es", contexts("meeting_round")[0])
-    assert "10–11 de septiembre de 2026, San José" in owner.text
+    assert "que se celebrará en San José del 10 al 11 de septiembre de 2026" in owner.text
     assert owner.subject == "Reunión del GRCM: 2 compromisos pendientes de Costa Rica"
     secretariat = render("meeting_round", "en", contexts("meeting_round")[2])
     assert secretariat.subject == "Reunión del GRCM: status of commitments (20 open, 5 overdue)"

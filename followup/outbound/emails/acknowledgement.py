@@ -1,8 +1,9 @@
-"""The acknowledgement a focal point gets for a confirming reply.
+"""The acknowledgement a focal point gets for a confirmation, an extension request or a question.
 
-Planned by :func:`followup.inbound.ingest.plan_acknowledgement` (which refuses
-anything that could loop or flood), built here at send time: it thanks the
-sender, says what was recorded, and threads under their message
+Planned by :func:`followup.inbound.ingest.plan_acknowledgements` (which
+refuses anything that could loop or flood), built here at send time: it
+thanks the sender, says what was recorded (or, for a confirmation that did
+not say which items it covers, asks), and threads under their message
 (``In-Reply-To``, ``Auto-Submitted: auto-replied``).
 """
 
@@ -58,6 +59,7 @@ def build_acknowledgement(ctx: BuildContext, group: DeliveryGroup, now: datetime
         received_on=local_date(inbound.received_at or now, settings.secretariat.timezone),
         proposed_date=inbound.proposed_date,
         attachments=tuple(str(a.get("filename") or "") for a in inbound.attachments if a.get("filename")),
+        ask_which=bool(row.payload.get("ask_which")),
     )
     rendered = ctx.renderer.render("acknowledgement", language, context)
     to = [Mailbox(row.recipient, contact.name if contact is not None else inbound.sender_name)]

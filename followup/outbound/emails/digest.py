@@ -9,6 +9,7 @@ a digest is planned once per week whatever the number of daemons.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func
@@ -18,8 +19,17 @@ from sqlmodel import Session, col, select
 from followup.clock import local_date
 from followup.outbound.compose import Mailbox
 from followup.outbound.emails.base import BuildContext, Draft
-from followup.outbound.render import DigestContext, FailureView, PartyItems, SubmissionView, UnmatchedView
-from followup.outbound.views import item_view, secretariat_view
+from followup.outbound.render import (
+    AwayView,
+    DigestContext,
+    FailureView,
+    OwnerRow,
+    PartyItems,
+    SubmissionView,
+    UnmatchedView,
+)
+from followup.outbound.views import item_view, party_name, secretariat_view
+from followup.schedule.planner import out_of_office
 from followup.schedule.reminder_rules import DeliveryGroup
 from followup.settings import Settings
 from followup.store.models import (
@@ -37,9 +47,10 @@ from followup.store.models import (
 PERIOD_DAYS = 7
 
 
-def collect_digest(engine: Engine, settings: Settings, now: datetime) -> DigestContext:
+def collect_digest(engine: Engine, settings: Settings, now: datetime, language: str | None = None) -> DigestContext:
+    """Everything the digest says; titles and names in ``language`` (default: the secretariat's)."""
     zone = settings.secretariat.timezone
-    language = settings.secretariat.language
+    language = language or settings.secretariat.language
     tag = settings.secretariat.tag
     today = local_date(now, zone)
     since = now - timedelta(days=PERIOD_DAYS)
@@ -75,7 +86,8 @@ def collect_digest(engine: Engine, settings: Settings, now: datetime) -> DigestC
                 names[p.code] = view.owner_name
             else:
                 upcoming.append(view)
-        submissions = _submissions(session, since, language, today, tag, zone)
+        people = _people(session)
+        submissions = _submissions(session, since, language, today, tag, zone, people)
         failures = _failures(session, since, zone)
         unmatched = [
             UnmatchedView(
@@ -84,11 +96,15 @@ def collect_digest(engine: Engine, settings: Settings, now: datetime) -> DigestC
                 subject=m.subject,
                 received_on=local_date(m.received_at or now, zone),
                 intent=m.intent,
+                sender_name=people.get(m.sender.lower(), (m.sender_name, ""))[0] or m.sender_name,
+                proposed_date=m.proposed_date,
             )
             for m in session.exec(
                 select(InboundMessage).where(InboundMessage.triage == "open").order_by(col(InboundMessage.id))
             ).all()
         ]
+        owners = _owner_rows(session, [(a, p) for a, _c, p in open_rows], today, language)
+        away, unreachable = _away_and_unreachable(session, [p for _a, _c, p in open_rows], now, language)
     by_party = [
         PartyItems(party_name=names[code], items=tuple(items))  # type: ignore[arg-type]
         for code, items in sorted(overdue.items(), key=lambda kv: (-len(kv[1]), names[kv[0]]))
@@ -103,7 +119,65 @@ def collect_digest(engine: Engine, settings: Settings, now: datetime) -> DigestC
         submissions=tuple(submissions),
         failures=tuple(failures),
         unmatched=tuple(unmatched),
+        owners=tuple(owners),
+        away=tuple(away),
+        unreachable=tuple(unreachable),
     )
+
+
+def _people(session: Session) -> dict[str, tuple[str, str]]:
+    """Every contact's address -> (name, party code), so the digest names people, not addresses."""
+    return {c.email.lower(): (c.name, c.party_code) for c in session.exec(select(Contact)).all()}
+
+
+def _owner_rows(
+    session: Session, open_items: list[tuple[Assignment, Party]], today: date, language: str
+) -> list[OwnerRow]:
+    """Overdue, due soon and awaiting confirmation, per owner: the table the digest opens with."""
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    parties: dict[str, Party] = {}
+    for a, p in open_items:
+        parties[p.code] = p
+        counts[p.code][0 if a.due_date < today else 1] += 1
+    waiting = session.exec(
+        select(Assignment.party_code, func.count())
+        .join(Commitment, col(Commitment.id) == Assignment.commitment_id)
+        .where(col(Commitment.active), Assignment.state == "submitted")
+        .group_by(col(Assignment.party_code))
+    ).all()
+    for code, n in waiting:
+        counts[code][2] += n
+    missing = sorted(set(counts) - parties.keys())
+    if missing:
+        for p in session.exec(select(Party).where(col(Party.code).in_(missing))).all():
+            parties[p.code] = p
+    rows = [
+        OwnerRow(party_name(parties[code], language), *values) for code, values in counts.items() if code in parties
+    ]
+    return sorted(rows, key=lambda r: (-r.overdue, -r.due_soon, -r.awaiting, r.owner_name))
+
+
+def _away_and_unreachable(
+    session: Session, owners: list[Party], now: datetime, language: str
+) -> tuple[list[AwayView], list[str]]:
+    """Focal points paused by an out-of-office reply, and owners with open items and nobody to write to."""
+    codes = sorted({p.code for p in owners})
+    names = {p.code: party_name(p, language) for p in owners}
+    contacts = session.exec(select(Contact).where(col(Contact.party_code).in_(codes), col(Contact.active))).all()
+    back = out_of_office(session.connection(), contacts, now)
+    away: list[AwayView] = []
+    unreachable: list[str] = []
+    for code in codes:
+        mine = [c for c in contacts if c.party_code == code]
+        working = [c for c in mine if c.address_state == "ok"]
+        present = [c for c in working if c.id not in back]
+        stand_in = next((c.name for c in present if c.role == "alternate"), "")
+        for c in working:
+            if c.id in back:
+                away.append(AwayView(c.name, names[code], back[c.id], stand_in if c.role == "primary" else ""))
+        if not working:
+            unreachable.append(names[code])
+    return away, unreachable
 
 
 def _reminders_sent(session: Session, ids: list[int]) -> dict[int, int]:
@@ -130,8 +204,9 @@ def _last_replies(session: Session, ids: list[int]) -> dict[int, date]:
 
 
 def _submissions(
-    session: Session, since: datetime, language: str, today: date, tag: str, zone: str
-) -> list[SubmissionView]:
+    session: Session, since: datetime, language: str, today: date, tag: str, zone: str,
+    people: dict[str, tuple[str, str]],
+) -> list[SubmissionView]:  # fmt: skip
     rows = session.exec(
         select(Event, Assignment, Commitment, Party)
         .join(Assignment, col(Assignment.id) == Event.assignment_id)
@@ -145,10 +220,20 @@ def _submissions(
             item=item_view(a, c, p, language=language, today=today, tag=tag),
             state=e.action,
             on=local_date(e.at, zone),
-            by=e.actor,
+            by=_who(e.actor, people, language),
         )
         for e, a, c, p in rows
     ]
+
+
+def _who(actor: str, people: dict[str, tuple[str, str]], language: str) -> str:
+    """A person for an event's actor: a reply's sender by name, the secretariat as such."""
+    if actor.startswith("reply:"):
+        address = actor.removeprefix("reply:")
+        return people.get(address.lower(), (address, ""))[0]
+    if actor in ("secretariat", "cli", "web"):
+        return "la Secretaría" if language == "es" else "the secretariat"
+    return actor
 
 
 def _failures(session: Session, since: datetime, zone: str) -> list[FailureView]:
@@ -158,24 +243,32 @@ def _failures(session: Session, since: datetime, zone: str) -> list[FailureView]
         .where(col(Notification.state).in_(("failed", "bounced")), Notification.scheduled_at >= since)
         .order_by(col(Notification.scheduled_at))
     ).all()
-    return [
-        FailureView(
-            recipient=contact.email if contact is not None else n.recipient,
+    # "7 reminders to X bounced" rather than seven lines that say the same.
+    grouped: dict[tuple[str, str, str], list[FailureView]] = defaultdict(list)
+    for n, contact in rows:
+        recipient = f"{contact.name} <{contact.email}>" if contact is not None else n.recipient
+        view = FailureView(
+            recipient=recipient,
             reference=f"#{n.assignment_id}" if n.assignment_id else n.kind,
-            kind=n.state,
-            error=n.last_error,
+            kind=n.kind,
+            error=n.last_error or n.state,
             on=local_date(n.scheduled_at, zone),
         )
-        for n, contact in rows
-    ]
+        grouped[(recipient, n.kind, n.last_error)].append(view)
+    out = []
+    for views in grouped.values():
+        last = views[-1]
+        references = ", ".join(dict.fromkeys(v.reference for v in views))
+        out.append(replace(last, reference=references, count=len(views)))
+    return out
 
 
 def build_digest(ctx: BuildContext, group: DeliveryGroup, now: datetime) -> Draft | None:
     """This week's digest for the secretariat; None when empty and ``digest.send_when_empty`` is off."""
     settings = ctx.settings
-    context = collect_digest(ctx.engine, settings, now)
+    language = ctx.language(settings.secretariat.language)
+    context = collect_digest(ctx.engine, settings, now, language)
     if context.is_empty and not settings.digest.send_when_empty:
         return None
-    language = ctx.language(settings.secretariat.language)
     rendered = ctx.renderer.render("digest", language, context)
     return Draft("digest", rendered, to=[Mailbox(settings.secretariat.email, settings.secretariat.name)])

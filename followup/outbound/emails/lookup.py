@@ -6,10 +6,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from typing import TypeVar
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from followup.errors import PermanentDeliveryError
-from followup.store.models import OPEN_STATES, Assignment, Commitment, Contact, Meeting, Notification, Party
+from followup.store.models import OPEN_STATES, Assignment, Commitment, Contact, Event, Meeting, Notification, Party
 
 _K = TypeVar("_K", int, str)
 
@@ -118,6 +118,21 @@ class RowCache:
         if party_code:
             stmt = stmt.where(Assignment.party_code == party_code)
         return [(a, c, p) for a, c, p in self.session.exec(stmt).all()]
+
+
+def extensions_granted(session: Session, assignment_ids: Sequence[int]) -> dict[int, int]:
+    """How many times each assignment's deadline was extended: the ``SEQUENCE`` of its calendar event."""
+    if not assignment_ids:
+        return {}
+    counts: dict[int, int] = {}
+    for chunk in _chunks(sorted(set(assignment_ids))):
+        stmt = (
+            select(Event.assignment_id, func.count())
+            .where(col(Event.assignment_id).in_(chunk), Event.action == "extended")
+            .group_by(col(Event.assignment_id))
+        )
+        counts.update({aid: int(n) for aid, n in session.exec(stmt).all() if aid is not None})
+    return counts
 
 
 #: Keys per IN (...) list when preloading.

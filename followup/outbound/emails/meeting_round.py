@@ -7,8 +7,10 @@ from typing import Any
 
 from followup.clock import local_date
 from followup.errors import PermanentDeliveryError
-from followup.outbound.compose import Mailbox, csv_attachment
+from followup.outbound.compose import Attachment, Mailbox, calendar_attachment, csv_attachment
 from followup.outbound.emails.base import BuildContext, Draft
+from followup.outbound.emails.lookup import extensions_granted
+from followup.outbound.ics import calendar_feed, deadline_entry, meeting_entry
 from followup.outbound.links import item_link
 from followup.outbound.render import ItemView, MeetingRoundContext, MeetingView, PartyItems, RoundSummary, pick
 from followup.outbound.views import item_view, party_name, secretariat_view
@@ -49,13 +51,15 @@ def build_meeting_round(ctx: BuildContext, group: DeliveryGroup, now: datetime) 
         ]
         if not items:
             return None
+        shown = meeting_view(meeting, language)
         context = MeetingRoundContext(
             recipient_name=contact.name,
             owner_name=party_name(party, language),
-            meeting=meeting_view(meeting, language),
+            meeting=shown,
             days_to_meeting=(meeting.start_date - today).days,
             items=tuple(items),
             secretariat=secretariat_view(settings, language),
+            has_calendar=True,
         )
         rendered = ctx.renderer.render("meeting_round", language, context)
         return Draft(
@@ -63,6 +67,7 @@ def build_meeting_round(ctx: BuildContext, group: DeliveryGroup, now: datetime) 
             rendered,
             to=[Mailbox(contact.email, contact.name)],
             assignment_ids=[i.assignment_id for i in items],
+            attachments=[_calendar(ctx, meeting, shown, items, language, now)],
         )
     language = ctx.language(settings.secretariat.language)
     by_party: dict[str, list[ItemView]] = {}
@@ -108,6 +113,41 @@ def build_meeting_round(ctx: BuildContext, group: DeliveryGroup, now: datetime) 
     attachment = csv_attachment(csv_rows, f"status-{meeting.id}.csv")
     to = [Mailbox(settings.secretariat.email, settings.secretariat.name)]
     return Draft("meeting_round", rendered, to=to, attachments=[attachment])
+
+
+def _calendar(
+    ctx: BuildContext, meeting: Meeting, view: MeetingView, items: list[ItemView], language: str, now: datetime
+) -> Attachment:
+    """The meeting and the deadlines the round lists that are still ahead, as one calendar file."""
+    domain = ctx.settings.mail.domain
+    moved = extensions_granted(ctx.rows.session, [i.assignment_id for i in items])
+    entries = [
+        deadline_entry(
+            assignment_id=i.assignment_id,
+            due_date=i.due_date,
+            title=i.title,
+            reference=i.reference,
+            owner_name=i.owner_name,
+            language=language,
+            domain=domain,
+            description=i.description,
+            sequence=moved.get(i.assignment_id, 0),
+        )
+        for i in items
+        if not i.overdue
+    ]
+    entries.append(
+        meeting_entry(
+            meeting_id=meeting.id,
+            start_date=meeting.start_date,
+            end_date=meeting.end_date,
+            title=view.title,
+            place=meeting.place,
+            domain=domain,
+        )
+    )
+    ics = calendar_feed(entries, now=now, name=view.title)
+    return calendar_attachment(ics, pick(language, "deadlines", "plazos") + ".ics")
 
 
 def meeting_view(meeting: Meeting, language: str) -> MeetingView:

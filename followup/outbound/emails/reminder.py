@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
+
+from sqlmodel import Session, col, func, select
 
 from followup.errors import PermanentDeliveryError
 from followup.outbound.compose import Mailbox, calendar_attachment
 from followup.outbound.emails.base import BuildContext, Draft
+from followup.outbound.emails.lookup import extensions_granted
 from followup.outbound.ics import calendar_feed, deadline_entry
 from followup.outbound.links import item_link
 from followup.outbound.render import ItemView, ReminderContext, pick
 from followup.outbound.views import item_view, secretariat_view
-from followup.schedule.reminder_rules import DeliveryGroup
-from followup.store.models import OPEN_STATES
+from followup.schedule.reminder_rules import REMINDER_KINDS, DeliveryGroup
+from followup.store.models import OPEN_STATES, Contact, Notification
 
 
 def email_kind(kinds: Sequence[str]) -> str:
@@ -39,24 +43,36 @@ def build_reminder(ctx: BuildContext, group: DeliveryGroup, now: datetime) -> Dr
     party = rows.party(contact.party_code)
     language = ctx.language(contact.language, party.language)
     today = group.local_date
+    kinds = {r.assignment_id: r.kind for r in group.items}
+    sent_before = reminders_sent(rows.session, [a for a in kinds if a is not None])
     items: list[ItemView] = []
     for row in group.items:
         assignment = rows.assignment(row.assignment_id)
-        if assignment is None or assignment.state not in OPEN_STATES:
+        if assignment is None or assignment.state not in OPEN_STATES or assignment.id is None:
             continue
         commitment = rows.commitment(assignment.commitment_id)
         owner = rows.party(assignment.party_code)
-        link = item_link(settings, assignment.id or 0, contact.id, assignment.original_due_date, assignment.due_date)
-        items.append(
-            item_view(
-                assignment, commitment, owner, language=language, today=today, tag=settings.secretariat.tag, link=link
-            )
+        view = item_view(
+            assignment,
+            commitment,
+            owner,
+            language=language,
+            today=today,
+            tag=settings.secretariat.tag,
+            reminders_sent=sent_before.get(assignment.id, 0),
+            link=item_link(settings, assignment.id or 0, contact.id, assignment.original_due_date, assignment.due_date),
         )
+        items.append(replace(view, escalated=row.kind == "escalation"))
     if not items:
         return None
     kind = email_kind([r.kind for r in group.items])
-    ordinal = max(int(r.payload.get("ordinal", 1) or 1) for r in group.items)
+    # Escalated items first: the copies are about them.
+    items.sort(key=lambda i: not i.escalated)
+    number = max((i.reminders_sent for i in items if i.escalated or kind != "escalation"), default=0) + 1
     cc = [Mailbox(address) for address in group.cc]
+    # Only deadlines still ahead go in the calendar file: an overdue email attaches no past events.
+    ahead = [i for i in items if not i.overdue]
+    moved = extensions_granted(rows.session, [i.assignment_id for i in ahead])
     entries = [
         deadline_entry(
             assignment_id=i.assignment_id,
@@ -67,24 +83,72 @@ def build_reminder(ctx: BuildContext, group: DeliveryGroup, now: datetime) -> Dr
             language=language,
             domain=settings.mail.domain,
             description=i.description,
+            sequence=moved.get(i.assignment_id, 0),
         )
-        for i in items
+        for i in ahead
     ]
     context = ReminderContext(
         recipient_name=contact.name,
         items=tuple(items),
         secretariat=secretariat_view(settings, language),
-        reminder_number=ordinal,
-        copied_to=tuple(box.address for box in cc),
-        has_calendar=True,
+        reminder_number=number,
+        copied_to=tuple(copy_names(rows.session, [box.address for box in cc], settings.secretariat.email, language)),
+        has_calendar=bool(entries),
     )
     rendered = ctx.renderer.render(kind, language, context)
-    ics = calendar_feed(entries, now=now, name=pick(language, "Deadlines", "Plazos"))
+    attachments = []
+    if entries:
+        ics = calendar_feed(entries, now=now, name=pick(language, "Deadlines", "Plazos"))
+        name = pick(language, "deadline", "plazo") + ("s" if len(entries) > 1 else "") + ".ics"
+        attachments.append(calendar_attachment(ics, name))
     return Draft(
         kind,
         rendered,
         to=[Mailbox(contact.email, contact.name)],
         cc=cc,
         assignment_ids=[i.assignment_id for i in items],
-        attachments=[calendar_attachment(ics, "deadlines.ics" if len(items) > 1 else "deadline.ics")],
+        attachments=attachments,
     )
+
+
+def reminders_sent(session: Session, assignment_ids: Sequence[int]) -> dict[int, int]:
+    """Emails really sent about each assignment (a merged email counts once for each item it listed)."""
+    if not assignment_ids:
+        return {}
+    stmt = (
+        select(Notification.assignment_id, func.count(func.distinct(Notification.message_id)))
+        .where(
+            col(Notification.assignment_id).in_(sorted(set(assignment_ids))),
+            col(Notification.kind).in_(REMINDER_KINDS),
+            Notification.state == "sent",
+        )
+        .group_by(col(Notification.assignment_id))
+    )
+    return {aid: int(n) for aid, n in session.exec(stmt).all() if aid is not None}
+
+
+_ROLES = {
+    "en": {"alternate": "alternate focal point", "primary": "focal point"},
+    "es": {"alternate": "punto focal alterno", "primary": "punto focal"},
+}
+
+
+def copy_names(session: Session, addresses: Sequence[str], secretariat_email: str, language: str) -> list[str]:
+    """The people copied as a reader names them: "Luis Pérez (punto focal alterno)", never a bare address."""
+    roles = _ROLES.get(language, _ROLES["en"])
+    wanted = [a.lower() for a in addresses]
+    known = {
+        c.email.lower(): c for c in session.exec(select(Contact).where(func.lower(Contact.email).in_(wanted))).all()
+    }
+    names: list[str] = []
+    for address in wanted:
+        if address == secretariat_email.lower():
+            names.append(pick(language, "the Technical Secretariat", "la Secretaría Técnica"))
+            continue
+        contact = known.get(address)
+        if contact is None:
+            names.append(address)
+            continue
+        role = roles.get(contact.role)
+        names.append(f"{contact.name} ({role})" if role else contact.name)
+    return names
