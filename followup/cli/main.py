@@ -46,7 +46,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "history": (
         "history",
         "history_command",
-        "Every email sent, reply received and state change of one assignment or contact, in time order.",
+        "Every email sent, reply received and state change, and who made it, oldest first.",
     ),
     "import-plan": (
         "plan",
