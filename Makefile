@@ -30,10 +30,13 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(DEV_STAMP) $(RUN_STAMP)
 
+# The daemon serves the web pages too (127.0.0.1:8080 unless configured) and
+# prints their address; FOLLOWUP_WEB__ENABLED=false turns them off.
 run: $(RUN_STAMP)
 	$(BIN)/followup init
 	$(BIN)/followup demo --if-empty
-	$(BIN)/followup run
+	FOLLOWUP_WEB__ENABLED=$${FOLLOWUP_WEB__ENABLED:-true} \
+	FOLLOWUP_WEB__BASE_URL=$${FOLLOWUP_WEB__BASE_URL:-http://127.0.0.1:8080} $(BIN)/followup run
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check followup tests $(wildcard bench)

@@ -235,6 +235,8 @@ def _interpret_stored(engine: Engine, settings: Settings, fresh: list[_Item], *,
             log.exception("batch interpretation failed; retrying one by one", extra={"event": "inbound.error"})
             for item in todo:
                 _interpret_one_safely(engine, settings, item, now=now, secret=secret)
+    # Archiving reads every attachment's bytes; a message too large to parse in full waits for
+    # `followup archive backfill`, so ingest stays within a small multiple of the message size.
     archivable = [
         i.result.inbound_id
         for i in todo
@@ -242,7 +244,15 @@ def _interpret_stored(engine: Engine, settings: Settings, fresh: list[_Item], *,
         and i.result.assignment_ids
         and i.understood is not None
         and any(not a.inline for a in i.understood.attachments)
+        and len(i.raw) <= settings.replies.max_parse_bytes
     ]
+    large = [i.result.inbound_id for i in todo if len(i.raw) > settings.replies.max_parse_bytes]
+    if large:
+        log.info(
+            "%d large message(s) stored; their attachments go to the archive with 'followup archive backfill'",
+            len(large),
+            extra={"event": "archive.deferred"},
+        )
     if archivable:
         try:
             archive_replies(engine, settings, [a for a in archivable if a is not None], now)

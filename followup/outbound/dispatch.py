@@ -211,9 +211,20 @@ class Dispatcher:
         the count of emails a real tick sends.
         """
         result = TickResult()
-        new = [r for r in preview(self.engine, now, self.settings, self.policies) if r["scheduled_at"] <= now]
-        rounds = not_planned(self.engine, meeting_round_rows(self.engine, self.settings, now))
-        new += [r for r in rounds if r["scheduled_at"] <= now]
+        rounds = [
+            r
+            for r in not_planned(self.engine, meeting_round_rows(self.engine, self.settings, now))
+            if r["scheduled_at"] <= now
+        ]
+        # A tick plans the rounds first, and a planned round counts as that contact's email of the
+        # day: their reminders wait for the next day (the planner's one-email-a-day rule).
+        round_contacts = {r["contact_id"] for r in rounds if r.get("contact_id") is not None}
+        new = [
+            r
+            for r in preview(self.engine, now, self.settings, self.policies)
+            if r["scheduled_at"] <= now and not (r["kind"] in REMINDER_KINDS and r.get("contact_id") in round_contacts)
+        ]
+        new += rounds
         with Session(self.engine) as session:
             due = list(
                 session.exec(
