@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 
 from followup.outbound.compose import Attachment, Mailbox
-from followup.outbound.emails.lookup import RowCache
-from followup.outbound.render import Rendered, Renderer
+from followup.outbound.emails.lookup import RowCache, extensions_granted
+from followup.outbound.ics import CalendarEntry, deadline_entry
+from followup.outbound.render import ItemView, Rendered, Renderer
 from followup.settings import Settings
 
 
@@ -47,3 +48,27 @@ class Draft:
     attachments: Sequence[Attachment] = ()
     in_reply_to: str | None = None
     references: Sequence[str] = field(default_factory=tuple)
+
+
+def deadline_entries(ctx: BuildContext, items: Sequence[ItemView], language: str) -> list[CalendarEntry]:
+    """Calendar events for the items still ahead (an email attaches no past events).
+
+    SEQUENCE counts the extensions granted, so a calendar moves the event
+    instead of adding a second one.
+    """
+    ahead = [i for i in items if not i.overdue]
+    moved = extensions_granted(ctx.rows.session, [i.assignment_id for i in ahead])
+    return [
+        deadline_entry(
+            assignment_id=i.assignment_id,
+            due_date=i.due_date,
+            title=i.title,
+            reference=i.reference,
+            owner_name=i.owner_name,
+            language=language,
+            domain=ctx.settings.mail.domain,
+            description=i.description,
+            sequence=moved.get(i.assignment_id, 0),
+        )
+        for i in ahead
+    ]

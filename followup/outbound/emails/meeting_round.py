@@ -8,9 +8,8 @@ from typing import Any
 from followup.clock import local_date
 from followup.errors import PermanentDeliveryError
 from followup.outbound.compose import Attachment, Mailbox, calendar_attachment, csv_attachment
-from followup.outbound.emails.base import BuildContext, Draft
-from followup.outbound.emails.lookup import extensions_granted
-from followup.outbound.ics import calendar_feed, deadline_entry, meeting_entry
+from followup.outbound.emails.base import BuildContext, Draft, deadline_entries
+from followup.outbound.ics import calendar_feed, meeting_entry
 from followup.outbound.links import item_link
 from followup.outbound.render import ItemView, MeetingRoundContext, MeetingView, PartyItems, RoundSummary, pick
 from followup.outbound.views import item_view, party_name, secretariat_view
@@ -120,22 +119,7 @@ def _calendar(
 ) -> Attachment:
     """The meeting and the deadlines the round lists that are still ahead, as one calendar file."""
     domain = ctx.settings.mail.domain
-    moved = extensions_granted(ctx.rows.session, [i.assignment_id for i in items])
-    entries = [
-        deadline_entry(
-            assignment_id=i.assignment_id,
-            due_date=i.due_date,
-            title=i.title,
-            reference=i.reference,
-            owner_name=i.owner_name,
-            language=language,
-            domain=domain,
-            description=i.description,
-            sequence=moved.get(i.assignment_id, 0),
-        )
-        for i in items
-        if not i.overdue
-    ]
+    entries = deadline_entries(ctx, items, language)
     entries.append(
         meeting_entry(
             meeting_id=meeting.id,

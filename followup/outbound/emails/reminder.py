@@ -10,9 +10,8 @@ from sqlmodel import Session, col, func, select
 
 from followup.errors import PermanentDeliveryError
 from followup.outbound.compose import Mailbox, calendar_attachment
-from followup.outbound.emails.base import BuildContext, Draft
-from followup.outbound.emails.lookup import extensions_granted
-from followup.outbound.ics import calendar_feed, deadline_entry
+from followup.outbound.emails.base import BuildContext, Draft, deadline_entries
+from followup.outbound.ics import calendar_feed
 from followup.outbound.links import item_link
 from followup.outbound.render import ItemView, ReminderContext, pick
 from followup.outbound.views import item_view, secretariat_view
@@ -70,23 +69,7 @@ def build_reminder(ctx: BuildContext, group: DeliveryGroup, now: datetime) -> Dr
     items.sort(key=lambda i: not i.escalated)
     number = max((i.reminders_sent for i in items if i.escalated or kind != "escalation"), default=0) + 1
     cc = [Mailbox(address) for address in group.cc]
-    # Only deadlines still ahead go in the calendar file: an overdue email attaches no past events.
-    ahead = [i for i in items if not i.overdue]
-    moved = extensions_granted(rows.session, [i.assignment_id for i in ahead])
-    entries = [
-        deadline_entry(
-            assignment_id=i.assignment_id,
-            due_date=i.due_date,
-            title=i.title,
-            reference=i.reference,
-            owner_name=i.owner_name,
-            language=language,
-            domain=settings.mail.domain,
-            description=i.description,
-            sequence=moved.get(i.assignment_id, 0),
-        )
-        for i in ahead
-    ]
+    entries = deadline_entries(ctx, items, language)
     context = ReminderContext(
         recipient_name=contact.name,
         items=tuple(items),
