@@ -82,6 +82,12 @@ class ItemView:
     link: str = ""
     #: In an escalation email: this item reached the escalation step (the copies are about it).
     escalated: bool = False
+    #: The owner as running text says it ("the International Organization for Migration"); empty: the name.
+    owner_in_text: str = ""
+
+    @property
+    def owner_text(self) -> str:
+        return self.owner_in_text or self.owner_name
 
     @property
     def overdue(self) -> bool:
@@ -115,6 +121,8 @@ class ReminderContext:
     recipient_name: str
     items: Sequence[ItemView]
     secretariat: SecretariatView
+    #: The recipient's own greeting in this email's language; empty: the template's neutral one.
+    salutation: str = ""
     #: Which reminder this is for a single item: the emails really sent about it, plus this one.
     reminder_number: int = 1
     #: Who is copied, as a reader names them ("Luis Pérez (punto focal alterno)", "la Secretaría Técnica").
@@ -173,6 +181,14 @@ class MeetingRoundContext:
     has_attachment: bool = False
     #: A calendar file of the meeting and of the deadlines listed still ahead is attached.
     has_calendar: bool = False
+    #: See :attr:`ReminderContext.salutation`.
+    salutation: str = ""
+    #: The owner as running text says it; empty: ``owner_name``.
+    owner_in_text: str = ""
+
+    @property
+    def owner_text(self) -> str:
+        return self.owner_in_text or self.owner_name
 
     @property
     def for_secretariat(self) -> bool:
@@ -285,6 +301,8 @@ class AckContext:
     attachments: Sequence[str] = field(default_factory=tuple)
     #: A confirmation that did not say which of several items it covers: the email asks.
     ask_which: bool = False
+    #: See :attr:`ReminderContext.salutation`.
+    salutation: str = ""
 
 
 Context = ReminderContext | MeetingRoundContext | DigestContext | AckContext
@@ -357,6 +375,14 @@ def _plural(count: int, one: str, many: str) -> str:
     return one if count == 1 else many
 
 
+def _de(name: str) -> str:
+    """Spanish "de" before a name, contracted as the grammar asks ("del Ecuador", "de la OIM").
+
+    Only a lower-case article contracts: "El" belonging to a proper name stays ("de El Salvador").
+    """
+    return f"del {name[3:]}" if name.startswith("el ") else f"de {name}"
+
+
 # --------------------------------------------------------------------------- renderer
 
 
@@ -397,6 +423,7 @@ class Renderer:
             env.filters["date_span"] = functools.partial(_date_span, language)
             env.filters["number"] = functools.partial(_number, language)
             env.filters["ordinal"] = functools.partial(_ordinal, language)
+            env.filters["de"] = _de
             env.globals["plural"] = _plural
             env.globals["lang"] = language
             self._envs[language] = env

@@ -11,11 +11,27 @@ from datetime import date
 from followup.outbound.render import ItemView, SecretariatView, pick
 from followup.outbound.tokens import reference_tag
 from followup.settings import Settings
-from followup.store.models import Assignment, Commitment, Party
+from followup.store.models import Assignment, Commitment, Contact, Party
 
 
 def party_name(party: Party, language: str) -> str:
     return pick(language, party.name_en, party.name_es)
+
+
+def party_in_text(party: Party, language: str) -> str:
+    """The party's name as a sentence says it, article included; empty when the data gives none.
+
+    The running-text form of one language never stands in for another's: an
+    English article in a Spanish sentence is worse than the bare name.
+    """
+    return party.text_name_es if language == "es" else party.text_name_en
+
+
+def salutation(contact: Contact | None, language: str) -> str:
+    """The contact's own greeting in ``language``; empty: the template's neutral greeting."""
+    if contact is None:
+        return ""
+    return contact.salutation_es if language == "es" else contact.salutation_en
 
 
 def source_ref(commitment: Commitment, language: str = "en") -> str:
@@ -50,6 +66,7 @@ def item_view(
         due_date=assignment.due_date,
         days_left=(assignment.due_date - today).days,
         owner_name=party_name(party, language),
+        owner_in_text=party_in_text(party, language),
         description=pick(language, commitment.description_en, commitment.description_es),
         source_ref=source_ref(commitment, language),
         state=assignment.state,

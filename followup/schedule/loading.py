@@ -178,6 +178,8 @@ def _upsert_parties(session: Session, records: list[PartyRecord], report: LoadRe
             "kind": r.kind,
             "name_en": r.name.en,
             "name_es": r.name.es,
+            "text_name_en": r.name_in_text.en,
+            "text_name_es": r.name_in_text.es,
             "timezone": r.timezone,
             "language": r.language,
             "member": r.member,
@@ -215,6 +217,8 @@ def _upsert_contacts(session: Session, records: list[ContactRecord], report: Loa
             "language": r.language,
             "timezone": r.timezone,
             "active": r.active,
+            "salutation_en": r.salutation.en,
+            "salutation_es": r.salutation.es,
         }
         if row is not None and row.email != r.email:
             # A new address starts with a clean record.

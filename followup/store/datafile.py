@@ -39,7 +39,20 @@ from followup.store.dataset import (
 from followup.store.models import CONTACT_ROLES, MEETING_KINDS
 
 SECTIONS = ("countries", "organisations", "contacts", "meetings", "commitments")
-CONTACT_CSV_COLUMNS = ("id", "party", "name", "email", "role", "language", "timezone", "active")
+CONTACT_CSV_COLUMNS = (
+    "id",
+    "party",
+    "name",
+    "email",
+    "role",
+    "language",
+    "timezone",
+    "active",
+    "salutation_en",
+    "salutation_es",
+)
+#: A contact in YAML: the CSV columns, with the greetings as one mapping ``salutation: {en, es}``.
+_CONTACT_YAML_KEYS = (*CONTACT_CSV_COLUMNS[:-2], "salutation")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 _ORG_RE = re.compile(r"^[A-Z][A-Z0-9]{1,15}$")
 _MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
@@ -165,6 +178,25 @@ def _text(c: _Collector, item: _LineDict, key: str, *, required: bool) -> Text |
     return None
 
 
+def _per_language(c: _Collector, item: _LineDict, key: str) -> Text:
+    """An optional text that exists per language, each on its own.
+
+    Unlike :func:`_text` nothing is borrowed across languages: an English greeting
+    or article in a Spanish email is worse than the neutral default.
+    """
+    value = item.get(key)
+    if value is None or value == "":
+        return Text("")
+    if not isinstance(value, dict):
+        c.add(_line(item, key), f"'{key}' must be a mapping {{en: ..., es: ...}}: each language has its own")
+        return Text("")
+    unknown = set(value) - set(LANGUAGES)
+    if unknown:
+        c.add(_line(item, key), f"'{key}' has unknown language(s) {sorted(unknown)}: expected en and es")
+        return Text("")
+    return Text(str(value.get("en") or "").strip(), str(value.get("es") or "").strip())
+
+
 def _str(c: _Collector, item: _LineDict, key: str, *, required: bool = True, default: str = "") -> str | None:
     value = item.get(key)
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -209,10 +241,11 @@ def _unknown_keys(c: _Collector, item: _LineDict, allowed: Iterable[str], what: 
 
 
 def _party(c: _Collector, item: _LineDict, kind: str) -> PartyRecord | None:
-    allowed = ("code", "name", "timezone", "language", "member", "holidays", "active")
+    allowed = ("code", "name", "name_in_text", "timezone", "language", "member", "holidays", "active")
     _unknown_keys(c, item, allowed, "a country" if kind == "country" else "an organisation")
     code = _str(c, item, "code")
     name = _text(c, item, "name", required=True)
+    name_in_text = _per_language(c, item, "name_in_text")
     zone = _zone(c, item, "timezone", required=True)
     language = _language(c, item, "language", required=True)
     member = _bool(c, item, "member", kind == "country")
@@ -229,11 +262,11 @@ def _party(c: _Collector, item: _LineDict, kind: str) -> PartyRecord | None:
         c.add(_line(item, "holidays"), f"unknown holidays country {holiday!r}")
     if code is None or name is None or zone is None or language is None:
         return None
-    return PartyRecord(code, kind, name, zone, language, member, holiday, c.origin(_line(item)))
+    return PartyRecord(code, kind, name, zone, language, member, holiday, c.origin(_line(item)), name_in_text)
 
 
 def _contact(c: _Collector, item: _LineDict) -> ContactRecord | None:
-    _unknown_keys(c, item, CONTACT_CSV_COLUMNS, "a contact")
+    _unknown_keys(c, item, _CONTACT_YAML_KEYS, "a contact")
     key = _str(c, item, "id")
     party = _str(c, item, "party")
     name = _str(c, item, "name")
@@ -242,6 +275,7 @@ def _contact(c: _Collector, item: _LineDict) -> ContactRecord | None:
     language = _language(c, item, "language", required=False)
     zone = _zone(c, item, "timezone", required=False)
     active = _bool(c, item, "active", True)
+    salutation = _per_language(c, item, "salutation")
     if key is not None and not _ID_RE.match(key):
         c.add(_line(item, "id"), f"id {key!r} must be lower-case letters, digits, '.', '_' or '-'")
         key = None
@@ -256,7 +290,8 @@ def _contact(c: _Collector, item: _LineDict) -> ContactRecord | None:
         role = None
     if key is None or party is None or name is None or email is None or role is None:
         return None
-    return ContactRecord(key, party, name, email, role, language or None, zone or None, active, c.origin(_line(item)))
+    origin = c.origin(_line(item))
+    return ContactRecord(key, party, name, email, role, language or None, zone or None, active, origin, salutation)
 
 
 def _meeting(c: _Collector, item: _LineDict) -> MeetingRecord | None:
@@ -453,6 +488,9 @@ def parse_contacts_csv(text: str, file: str) -> tuple[DataSet, list[Problem]]:
         if "active" in item:
             flag = str(item["active"]).strip().lower()
             item["active"] = _CSV_BOOLS.get(flag, flag)
+        greetings = {lang: item.pop(f"salutation_{lang}") for lang in LANGUAGES if f"salutation_{lang}" in item}
+        if greetings:
+            item["salutation"] = greetings
         _append(data.contacts, _contact(c, item))
     return data, c.problems
 

@@ -43,6 +43,8 @@ class PartyRecord:
     member: bool
     holiday_country: str
     origin: Origin
+    #: The name in running text, article included, per language; empty: the name as is.
+    name_in_text: Text = Text("")
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class ContactRecord:
     timezone: str | None
     active: bool
     origin: Origin
+    #: The greeting per language ("Estimada señora López:"); empty: the templates' neutral one.
+    salutation: Text = Text("")
 
 
 @dataclass(frozen=True)

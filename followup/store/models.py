@@ -74,6 +74,10 @@ class Party(SQLModel, table=True):
     kind: str = Field(max_length=16)
     name_en: str
     name_es: str = ""
+    #: The name as running text says it, article included ("the International Organization for
+    #: Migration", "la Organización Internacional para las Migraciones"); empty: the name as is.
+    text_name_en: str = ""
+    text_name_es: str = ""
     timezone: str = Field(max_length=64)
     language: str = Field(max_length=8)
     #: Member countries are the owners of "all member countries" commitments.
@@ -97,6 +101,10 @@ class Contact(SQLModel, table=True):
     language: str | None = Field(default=None, max_length=8)
     timezone: str | None = Field(default=None, max_length=64)
     role: str = Field(default="primary", max_length=16)
+    #: How an email in each language greets this person ("Estimada señora López:"); empty: the
+    #: neutral greeting of the templates. Never borrowed across languages.
+    salutation_en: str = ""
+    salutation_es: str = ""
     active: bool = True
     address_state: str = Field(default="ok", max_length=16)
     address_note: str = ""

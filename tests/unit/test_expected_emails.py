@@ -54,6 +54,21 @@ WHAT = {
 }
 
 
+#: An organisation owner, named with its article in running text, and its officer's own greeting.
+IOM = {
+    "en": {"owner_name": "International Organization for Migration",
+           "owner_in_text": "the International Organization for Migration"},
+    "es": {"owner_name": "Organización Internacional para las Migraciones",
+           "owner_in_text": "la Organización Internacional para las Migraciones"},
+}  # fmt: skip
+UNICEF = {
+    "en": {"owner_name": "United Nations Children's Fund", "owner_in_text": "the United Nations Children's Fund"},
+    "es": {"owner_name": "Fondo de las Naciones Unidas para la Infancia",
+           "owner_in_text": "el Fondo de las Naciones Unidas para la Infancia"},
+}  # fmt: skip
+GREETING = {"en": "Dear Ms Montoya,", "es": "Estimada licenciada Montoya:"}
+
+
 def _item(key: str, n: int, language: str, days_left: int, **extra: object) -> ItemView:
     due = date.fromordinal(date(2026, 8, 17).toordinal() + days_left)
     values: dict[str, object] = {
@@ -85,7 +100,9 @@ def cases(kind: str, language: str) -> dict[str, Context]:
         return {
             "single": ReminderContext("Ana María López", [soon], sec, has_calendar=True),
             "plural": ReminderContext("Ana María López", [late, today, soon], sec, has_calendar=True),
-        }
+            "organisation": ReminderContext("Elena Montoya", [replace(soon, **IOM[language])], sec,
+                                            salutation=GREETING[language], has_calendar=True),
+        }  # fmt: skip
     if kind == "due_today":
         return {
             "single": ReminderContext("Ana María López", [today], sec, has_calendar=True),
@@ -97,6 +114,10 @@ def cases(kind: str, language: str) -> dict[str, Context]:
             "single": ReminderContext("Ana María López", [late], sec, reminder_number=4),
             "plural": ReminderContext("Ana María López", [late, replace(late, assignment_id=16, reference="[RCM-16]",
                                                                        title=TITLES["format"][language])], sec),
+            "organisation": ReminderContext("Tomás Herrera", [replace(late, **UNICEF[language]),
+                                                              replace(late, assignment_id=16, reference="[RCM-16]",
+                                                                      title=TITLES["format"][language],
+                                                                      **UNICEF[language])], sec),
         }  # fmt: skip
     if kind == "escalation":
         alternate = "Luis Pérez (alternate focal point)" if language == "en" else "Luis Pérez (punto focal alterno)"
@@ -115,6 +136,9 @@ def cases(kind: str, language: str) -> dict[str, Context]:
             "single": MeetingRoundContext("Ana María López", "Honduras", meeting, 21, [soon], sec, has_calendar=True),
             "plural": MeetingRoundContext("Ana María López", "Honduras", meeting, 7, [late, soon], sec),
             "nothing": MeetingRoundContext("Ana María López", "Honduras", meeting, 7, [], sec),
+            "organisation": MeetingRoundContext("Elena Montoya", IOM[language]["owner_name"], meeting, 21,
+                                                [replace(soon, **IOM[language])], sec, salutation=GREETING[language],
+                                                owner_in_text=IOM[language]["owner_in_text"]),
             "secretariat": MeetingRoundContext("", "", meeting, 7, [], sec, summary=summary,
                                                open_by_party=[PartyItems("Honduras", [late, soon])],
                                                has_attachment=True),
@@ -157,6 +181,8 @@ def cases(kind: str, language: str) -> dict[str, Context]:
                             attachments=["documento.pdf"], ask_which=True),
         "extension": AckContext("Ana María López", "extension", [soon], sec, subject, received, date(2026, 9, 30)),
         "question": AckContext("Ana María López", "question", [soon], sec, subject, received),
+        "salutation": AckContext("Elena Montoya", "confirmation", [replace(soon, **IOM[language])], sec, subject,
+                                 received, salutation=GREETING[language]),
     }  # fmt: skip
 
 

@@ -15,7 +15,7 @@ from followup.clock import local_date
 from followup.outbound.compose import Mailbox
 from followup.outbound.emails.base import BuildContext, Draft
 from followup.outbound.render import AckContext
-from followup.outbound.views import item_view, secretariat_view
+from followup.outbound.views import item_view, salutation, secretariat_view
 from followup.schedule.reminder_rules import DeliveryGroup
 from followup.store.models import InboundMessage
 
@@ -60,6 +60,7 @@ def build_acknowledgement(ctx: BuildContext, group: DeliveryGroup, now: datetime
         proposed_date=inbound.proposed_date,
         attachments=tuple(str(a.get("filename") or "") for a in inbound.attachments if a.get("filename")),
         ask_which=bool(row.payload.get("ask_which")),
+        salutation=salutation(contact, language),
     )
     rendered = ctx.renderer.render("acknowledgement", language, context)
     to = [Mailbox(row.recipient, contact.name if contact is not None else inbound.sender_name)]

@@ -12,7 +12,7 @@ from followup.outbound.emails.base import BuildContext, Draft, deadline_entries
 from followup.outbound.ics import calendar_feed, meeting_entry
 from followup.outbound.links import item_link
 from followup.outbound.render import ItemView, MeetingRoundContext, MeetingView, PartyItems, RoundSummary, pick
-from followup.outbound.views import item_view, party_name, secretariat_view
+from followup.outbound.views import item_view, party_in_text, party_name, salutation, secretariat_view
 from followup.schedule.reminder_rules import DeliveryGroup
 from followup.store.models import Meeting
 from followup.store.queries import status_matrix
@@ -54,6 +54,8 @@ def build_meeting_round(ctx: BuildContext, group: DeliveryGroup, now: datetime) 
         context = MeetingRoundContext(
             recipient_name=contact.name,
             owner_name=party_name(party, language),
+            owner_in_text=party_in_text(party, language),
+            salutation=salutation(contact, language),
             meeting=shown,
             days_to_meeting=(meeting.start_date - today).days,
             items=tuple(items),

@@ -14,7 +14,7 @@ from followup.outbound.emails.base import BuildContext, Draft, deadline_entries
 from followup.outbound.ics import calendar_feed
 from followup.outbound.links import item_link
 from followup.outbound.render import ItemView, ReminderContext, pick
-from followup.outbound.views import item_view, secretariat_view
+from followup.outbound.views import item_view, salutation, secretariat_view
 from followup.schedule.reminder_rules import REMINDER_KINDS, DeliveryGroup
 from followup.store.models import OPEN_STATES, Contact, Notification
 
@@ -72,6 +72,7 @@ def build_reminder(ctx: BuildContext, group: DeliveryGroup, now: datetime) -> Dr
     entries = deadline_entries(ctx, items, language)
     context = ReminderContext(
         recipient_name=contact.name,
+        salutation=salutation(contact, language),
         items=tuple(items),
         secretariat=secretariat_view(settings, language),
         reminder_number=number,
