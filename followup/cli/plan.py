@@ -59,12 +59,13 @@ def _proposals_table(rows: list[ReviewRow]) -> Table:
 
 
 def _unscheduled_table(result: ImportResult) -> Table:
-    table = Table(title=f"Promises without a usable date, not imported ({len(result.unscheduled)})")
+    table = Table(title=f"Proposed without a date: choose one to track them ({len(result.unscheduled)})")
+    table.add_column("id", no_wrap=True)
     for name in ("where", "owner", "text", "why"):
         table.add_column(name, overflow="fold")
     for item in result.unscheduled:
         where = f"{item.location}; {item.subject} {item.objective}".strip()
-        table.add_row(where, item.owner_label, _short(item.text), item.reason)
+        table.add_row(item.id, where, item.owner_label, _short(item.text), item.reason, style="yellow")
     return table
 
 
@@ -132,7 +133,7 @@ def import_plan(
         console.print(_unscheduled_table(result))
     click.echo(
         f"{len(rows)} commitments ({needs_review(rows)} to review), {len(result.meetings)} meetings, "
-        f"{len(result.unscheduled)} promises without a date; written to {out_path}"
+        f"{len(result.unscheduled)} proposed without a date (under 'undated:', choose one); written to {out_path}"
     )
     if comparison is not None:
         click.echo(f"compared with {previous_source}:")

@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from followup.planimport.extract import NO_DATE, ImportResult
-from followup.store.dataset import CommitmentRecord, DueRule, MeetingRecord, Text
+from followup.planimport.extract import NO_DATE, ImportResult, Unscheduled
+from followup.store.dataset import CommitmentRecord, DueRule, MeetingRecord, SourceRef, Text
 
 ALL_MEMBERS = "all-members"
 
@@ -46,25 +46,38 @@ def _text(value: Text) -> str | dict[str, str]:
 
 
 def commitment_mapping(record: CommitmentRecord) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": record.id,
-        # The Spanish title is always there, empty when the plan gives none: a reviewer fills it in.
-        "title": {"en": record.title.en, "es": record.title.es},
-        "description": _text(record.description),
-        "owners": ALL_MEMBERS if record.owners_all_members else list(record.owners),
-        "due": due_mapping(record.due),
-    }
+    out = _proposal_mapping(record.id, record.title, record.description, record.owners_all_members, record.owners)
+    out["due"] = due_mapping(record.due)
     if record.policy:
         out["policy"] = record.policy
     if record.status:
         out["status"] = record.status
-    out["source"] = {
-        "document": record.source.document,
-        "subject": record.source.subject,
-        "objective": record.source.objective,
-        "text": record.source.text,
-    }
+    out["source"] = _source_mapping(record.source)
     return out
+
+
+def undated_mapping(item: Unscheduled) -> dict[str, Any]:
+    """An undated proposal: a commitment but for its ``due``, which the reviewer chooses."""
+    out = _proposal_mapping(item.id, item.title, item.description, item.owners_all_members, item.owners)
+    if item.source is not None:
+        out["source"] = _source_mapping(item.source)
+    return out
+
+
+def _proposal_mapping(
+    key: str, title: Text, description: Text, all_members: bool, owners: tuple[str, ...]
+) -> dict[str, Any]:
+    return {
+        "id": key,
+        # The Spanish title is always there, empty when the plan gives none: a reviewer fills it in.
+        "title": {"en": title.en, "es": title.es},
+        "description": _text(description),
+        "owners": ALL_MEMBERS if all_members else list(owners),
+    }
+
+
+def _source_mapping(source: SourceRef) -> dict[str, str]:
+    return {"document": source.document, "subject": source.subject, "objective": source.objective, "text": source.text}
 
 
 def meeting_mapping(record: MeetingRecord) -> dict[str, Any]:
@@ -120,14 +133,13 @@ def render(result: ImportResult, *, comments: dict[str, list[str]] | None = None
         out.append("commitments: []")
         out.append("")
     if result.unscheduled:
-        out.append(
-            "# Promises the plan gives no usable date for (not imported). To track one, add it above with a due rule:"
-        )
+        out.append("# Promises the plan gives no usable date for: not tracked until each has a due rule.")
+        out.append("# To track one, add a line such as `due: {date: 2026-10-30}` to it (it may stay here).")
+        out.append("undated:")
         for item in result.unscheduled:
-            where = f"{item.subject} {item.objective}".strip()
-            out.append(f"#   - [{item.location}] {where}: {item.owner_label}: {item.text} ({item.reason})")
-            if item.reason == NO_DATE:
-                out.append("#     review: no date: choose one")
+            why = "no date: choose one" if item.reason == NO_DATE else f"no date: choose one ({item.reason})"
+            out.extend(_item(undated_mapping(item), [why, *item.notes]))
+            out.append("")
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -1,10 +1,12 @@
 """A plan table to proposed commitments, meetings and the promises left without a date.
 
 Only a promise with a usable deadline becomes a commitment: a date, a month,
-a meeting, a recurrence. A promise the plan gives no date for is reported
-(with its owner) so that a person can date it, but is not written as a
-commitment, since the data file needs a due rule. Records of past events are
-never proposed: :mod:`.obligations` already sets them aside.
+a meeting, a recurrence. A promise with an owner but no date (or a meeting the
+plan never dates) is proposed all the same, complete but for its due rule,
+flagged "no date: choose one": a person gives it a date and it is tracked;
+until then it is kept beside the commitments, never lost and never chased.
+Records of past events are never proposed: :mod:`.obligations` already sets
+them aside.
 
 Everything here is pure: ``today`` is only used when the plan does not say
 when it was updated, to anchor recurring deadlines.
@@ -12,7 +14,7 @@ when it was updated, to anchor recurring deadlines.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -56,7 +58,7 @@ NO_DATE = "no date"
 
 @dataclass(frozen=True)
 class Unscheduled:
-    """A promise the plan gives no usable date for: reported, not imported."""
+    """A promise the plan gives no usable date for: proposed without a due rule, for a person to date."""
 
     subject: str
     objective: str
@@ -64,6 +66,14 @@ class Unscheduled:
     owner_label: str
     text: str
     reason: str
+    #: The proposal as a commitment would be written, less its due rule.
+    title: Text
+    description: Text
+    id: str = ""
+    owners_all_members: bool = False
+    owners: tuple[str, ...] = ()
+    source: SourceRef | None = None
+    notes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -113,11 +123,33 @@ class _Extractor:
                 for obligation in find_obligations(sentence):
                     self.consider(item, obligation)
         self.result.meetings = self.book.records(self.document)
+        # Ids after every dated proposal's: adding or dating an undated one never renames a tracked commitment.
+        self.result.unscheduled = [
+            replace(u, id=make_id(u.subject, u.objective, u.title.en, self.taken)) for u in self.result.unscheduled
+        ]
         return self.result
 
     def unscheduled(self, item: PlanItem, ob: Obligation, reason: str) -> None:
         label = ob.owners.label() if ob.owners is not None else "(not stated)"
-        self.result.unscheduled.append(Unscheduled(item.subject, item.objective, item.location, label, ob.text, reason))
+        doubts = _Doubts()
+        all_members, codes = self.owners(ob.owners, doubts)
+        action = ob.action or ob.text
+        self.result.unscheduled.append(
+            Unscheduled(
+                item.subject,
+                item.objective,
+                item.location,
+                label,
+                ob.text,
+                reason,
+                title=Text(shorten(sentence_case(action, self.acronyms))),
+                description=Text(_sentence(sentence_case(ob.text, self.acronyms))),
+                owners_all_members=all_members,
+                owners=codes,
+                source=SourceRef(self.document, item.subject, item.objective, ob.sentence),
+                notes=tuple(doubts.notes),
+            )
+        )
 
     def consider(self, item: PlanItem, ob: Obligation) -> None:
         if ob.due is None:

@@ -49,6 +49,8 @@ class LoadReport:
     removed: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in KINDS})
     assignments: SyncResult = field(default_factory=SyncResult)
     dry_run: bool = False
+    #: Proposals in an ``undated`` section still without a due rule: read, not loaded.
+    undated: list[str] = field(default_factory=list)
 
     def summary_lines(self) -> list[str]:
         lines = []
@@ -63,6 +65,9 @@ class LoadReport:
                 lines.append(f"  not in the files (kept; --prune removes): {shown}")
         a = self.assignments
         lines.append(f"assignments: {a.created} new, {a.moved} moved, {a.waived} waived")
+        if self.undated:
+            shown = ", ".join(self.undated[:10]) + (" ..." if len(self.undated) > 10 else "")
+            lines.append(f"undated: {len(self.undated)} not tracked until each has a due rule: {shown}")
         return lines
 
     def as_dict(self) -> dict[str, Any]:
@@ -74,6 +79,7 @@ class LoadReport:
             "removed": self.removed,
             "assignments": {"created": self.assignments.created, "moved": self.assignments.moved},
             "dry_run": self.dry_run,
+            "undated": self.undated,
         }
 
 
@@ -85,7 +91,7 @@ def load_paths(engine: Engine, paths: Sequence[Path], *, now: datetime, prune: b
 def apply_dataset(
     engine: Engine, data: DataSet, *, now: datetime, prune: bool = False, dry_run: bool = False, zone: str = "UTC"
 ) -> LoadReport:
-    report = LoadReport(dry_run=dry_run)
+    report = LoadReport(dry_run=dry_run, undated=list(data.undated))
     steps: list[tuple[Any, Sequence[Any]]] = [
         (_upsert_parties, data.parties),
         (_upsert_meetings, data.meetings),

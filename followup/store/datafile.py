@@ -38,7 +38,9 @@ from followup.store.dataset import (
 )
 from followup.store.models import CONTACT_ROLES, MEETING_KINDS
 
-SECTIONS = ("countries", "organisations", "contacts", "meetings", "commitments")
+#: ``undated`` holds proposals that wait for a due rule (``followup import-plan`` writes them):
+#: an entry given a ``due`` is read as a commitment, the others are only counted.
+SECTIONS = ("countries", "organisations", "contacts", "meetings", "commitments", "undated")
 CONTACT_CSV_COLUMNS = (
     "id",
     "party",
@@ -462,6 +464,8 @@ def parse_yaml_text(text: str, file: str) -> tuple[DataSet, list[Problem]]:
                 _append(data.contacts, _contact(c, item))
             elif section == "meetings":
                 _append(data.meetings, _meeting(c, item))
+            elif section == "undated" and "due" not in item:
+                _append(data.undated, _str(c, item, "id"))
             else:
                 _append(data.commitments, _commitment(c, item))
     return data, c.problems

@@ -126,6 +126,8 @@ class DataSet:
     contacts: list[ContactRecord] = field(default_factory=list)
     meetings: list[MeetingRecord] = field(default_factory=list)
     commitments: list[CommitmentRecord] = field(default_factory=list)
+    #: Ids of proposals still waiting for a due rule (the ``undated`` section): not loaded.
+    undated: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
 
     def extend(self, other: DataSet) -> None:
@@ -133,4 +135,5 @@ class DataSet:
         self.contacts.extend(other.contacts)
         self.meetings.extend(other.meetings)
         self.commitments.extend(other.commitments)
+        self.undated.extend(other.undated)
         self.files.extend(other.files)

@@ -109,3 +109,19 @@ def test_changed_due_date_moves_pending_but_not_extended(engine: Engine, tmp_pat
         rows = {a.party_code: a for a in s.exec(select(Assignment).where(Assignment.commitment_id == "matrix"))}
     assert rows["SV"].due_date == date(2026, 12, 20)
     assert rows["HN"].due_date == date(2027, 1, 31) and rows["HN"].original_due_date == date(2026, 12, 20)
+
+
+def test_undated_proposals_are_named_not_loaded_until_dated(engine: Engine, tmp_path: Path) -> None:
+    undated = tmp_path / "undated.yaml"
+    entry = "  - id: ts-calendar\n    title: {en: Calendar of internal meetings, es: ''}\n    owners: [IOM]\n"
+    undated.write_text("undated:\n" + entry, encoding="utf-8")
+    report = load_paths(engine, [FIXTURES / "small.yaml", undated], now=NOW)
+    assert report.undated == ["ts-calendar"]
+    assert "undated: 1 not tracked until each has a due rule: ts-calendar" in report.summary_lines()
+    with Session(engine) as s:
+        assert s.get(Commitment, "ts-calendar") is None
+    undated.write_text("undated:\n" + entry + "    due: {date: 2026-12-15}\n", encoding="utf-8")
+    report = load_paths(engine, [FIXTURES / "small.yaml", undated], now=NOW)
+    assert report.undated == [] and report.created["commitments"] == ["ts-calendar"]
+    with Session(engine) as s:
+        assert s.exec(select(Assignment).where(Assignment.commitment_id == "ts-calendar")).one().party_code == "IOM"

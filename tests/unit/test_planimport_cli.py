@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner, Result
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -60,8 +61,9 @@ def test_writes_a_loadable_file_and_prints_the_proposals(tmp_path: Path) -> None
     assert "  # review: due 2006-08-15 is past (today 2006-11-01)" in written
     assert "  # review: owner not stated: all member countries assumed" in written
     assert "mpm-2-supply-input-iom-changes-proposed" in result.output
-    assert "Promises without a usable date" in result.output
-    assert "15 commitments (11 to review), 1 meetings, 29 promises without a date" in result.output
+    assert "Proposed without a date: choose one" in result.output
+    assert "15 commitments (11 to review), 1 meetings, 29 proposed without a date" in result.output
+    assert len(data.undated) == 29
     assert "compared with" not in result.output
 
 
@@ -205,3 +207,22 @@ def test_apply_loads_the_file(engine: Engine, tmp_path: Path) -> None:
     again = run([str(SEED), "--out", str(out), "--apply", "--now", "2006-11-01"], engine=engine)
     assert again.exit_code == 0, again.output
     assert "commitments: 0 new, 0 updated, 15 unchanged" in again.output
+
+
+def test_undated_promises_are_proposed_flagged_and_tracked_once_dated(tmp_path: Path) -> None:
+    out = tmp_path / "commitments.yaml"
+    assert run([str(SEED), "--out", str(out), "--now", "2006-11-01"], tmp_path=tmp_path).exit_code == 0
+    written = out.read_text(encoding="utf-8")
+    doc = yaml.safe_load(written)
+    calendar = next(e for e in doc["undated"] if "CALENDAR OF INTERNAL RCM MEETINGS" in e["source"]["text"])
+    # A whole proposal, owner and Spanish title field included, only the due rule left to choose.
+    assert calendar["owners"] == ["TS"] and set(calendar["title"]) == {"en", "es"} and "due" not in calendar
+    entry_line = written.splitlines().index(f"  - id: {calendar['id']}")
+    assert "# review: no date: choose one" in written.splitlines()[entry_line - 1]
+    assert len({e["id"] for e in doc["undated"]} | {c["id"] for c in doc["commitments"]}) == 15 + 29
+
+    dated = written.replace(f"  - id: {calendar['id']}\n", f"  - id: {calendar['id']}\n    due: {{date: 2006-12-15}}\n")
+    data, problems = parse_yaml_text(dated, str(out))
+    assert problems == []
+    assert calendar["id"] in {c.id for c in data.commitments}
+    assert calendar["id"] not in data.undated and len(data.undated) == 28

@@ -174,8 +174,9 @@ def test_rendered_file_is_valid_load_input_with_review_comments() -> None:
     assert "  # review: owner not stated: all member countries assumed" in text
     assert "    due: {month: 2007-05}" in text
     assert "    owners: [SV, IOM]" in text
-    assert "#   - [line 8] B 3: IOM: IOM WILL PREPARE A MANUAL (no date)" in text
-    assert "#     review: no date: choose one" in text
+    # The undated promise is proposed whole, flagged, and waits for its due rule.
+    assert "  # review: no date: choose one\n  - id: b-3-prepare-manual\n" in text
+    assert data.undated == ["b-3-prepare-manual"]
     # The Spanish title is there for the reviewer to fill in, and an empty one loads.
     assert "      es: ''" in text
     assert all(c.title.es == "" for c in data.commitments)
