@@ -141,6 +141,10 @@ class ScheduleSettings(_Section):
     lease_seconds: int = Field(default=300, ge=2)
     #: Emails one contact may get in any seven days; past it, due items wait for the next allowed day, merged.
     max_emails_per_week: int = Field(default=2, ge=1)
+    #: On SIGTERM/SIGINT, how long running jobs get to finish what is in flight before they are
+    #: cancelled (their claims handed back). Keep it below the supervisor's kill timeout
+    #: (``docker stop -t``, systemd ``TimeoutStopSec``), or the process is killed before it is clean.
+    stop_timeout_seconds: float = Field(default=60.0, gt=0)
 
 
 class RepliesSettings(_Section):

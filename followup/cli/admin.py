@@ -75,7 +75,7 @@ def run() -> None:
     pages are served too. Several daemons may share one database: each email
     is sent once, and a resend after a crash carries the first try's
     Message-ID. SIGINT/SIGTERM stop claiming at once, let SMTP transactions
-    under way finish (up to 60 s), hand back every other claimed email and
+    under way finish (up to schedule.stop_timeout_seconds, default 60 s), hand back every other claimed email and
     exit 0.
     """
     import asyncio

@@ -52,10 +52,15 @@ class Daemon:
     on_stop: Callable[[], Awaitable[None]] | None = None
     #: Called as soon as a stop is asked for (from the signal handler): stop taking new work.
     on_stopping: Callable[[], None] | None = None
-    stop_timeout: float = 60.0
+    #: Seconds running jobs get to finish once a stop is asked; None: ``schedule.stop_timeout_seconds``.
+    stop_timeout: float | None = None
     _inflight: set[asyncio.Task[object]] = field(default_factory=set)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     started: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def _stop_timeout(self) -> float:
+        return self.settings.schedule.stop_timeout_seconds if self.stop_timeout is None else self.stop_timeout
 
     def _wrap(self, spec: JobSpec) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
@@ -125,7 +130,7 @@ class Daemon:
                 log.info(
                     "waiting for %d running job(s) to finish", len(self._inflight), extra={"event": "daemon.draining"}
                 )
-                _done, pending = await asyncio.wait(set(self._inflight), timeout=self.stop_timeout)
+                _done, pending = await asyncio.wait(set(self._inflight), timeout=self._stop_timeout)
                 for task in pending:
                     task.cancel()
                 if pending:

@@ -55,3 +55,26 @@ async def test_a_job_that_outlasts_the_stop_timeout_is_cancelled_and_the_daemon_
     daemon.stop()
     await asyncio.wait_for(running, 30)
     assert outcome == ["cancelled"]
+
+
+async def test_the_stop_timeout_is_a_setting() -> None:
+    entered = asyncio.Event()
+    outcome: list[str] = []
+
+    async def stuck() -> None:
+        entered.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            outcome.append("cancelled")
+            raise
+
+    settings = Settings.model_validate({"schedule": {"stop_timeout_seconds": 0.2}})
+    job = JobSpec("dispatch", stuck, interval(3600, start_now=True, clock=SystemClock()), "t")
+    daemon = Daemon(settings, FixedClock(datetime(2026, 8, 3, tzinfo=UTC)), [job])
+    running = asyncio.create_task(daemon.run())
+    await asyncio.wait_for(entered.wait(), 30)
+    daemon.stop()
+    # Well within the 60 s default: the setting, not the default, bounded the wait.
+    await asyncio.wait_for(running, 20)
+    assert outcome == ["cancelled"]
