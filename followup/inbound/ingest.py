@@ -94,7 +94,9 @@ class IngestResult:
         return ", ".join(p for p in parts if p)
 
 
-OnStored = Callable[[Session], None]
+#: Runs inside each storing transaction with the sources of the messages it stored or found stored
+#: (the IMAP poll saves its cursor there, so the database never claims a message it does not hold).
+OnStored = Callable[[Session, Sequence[str]], None]
 #: Messages stored and interpreted per transaction by :func:`ingest_many`.
 BATCH = 200
 
@@ -136,7 +138,9 @@ def ingest_many(
 ) -> list[IngestResult]:
     """Store then interpret ``(source, raw)`` messages, :data:`BATCH` per transaction.
 
-    Callers reading a new source run :func:`interpret_pending` first.
+    Callers reading a new source run :func:`interpret_pending` first. Should
+    a batch collide with another worker's, its messages are stored one per
+    transaction instead, each calling ``on_stored`` with its own source.
     """
     out: list[IngestResult] = []
     for start in range(0, len(messages), BATCH):
@@ -338,7 +342,7 @@ def _store(engine: Engine, items: list[_Item], now: datetime, on_stored: OnStore
             for item, new_id in zip(inserted, new_ids, strict=True):
                 item.result.inbound_id = new_id
         if on_stored is not None:
-            on_stored(session)
+            on_stored(session, [item.source for item in items])
         session.commit()
     for item in items:
         if item.duplicate_of is not None:

@@ -387,7 +387,7 @@ def test_one_ingest_reads_no_history_table_whole(engine: Engine, tmp_path: Path)
     secret = signing_key(settings)
     messages = replies(world, secret)
 
-    def cursor(session: Any) -> None:
+    def cursor(session: Any, _sources: Any) -> None:
         save_cursor(session, "imap://test", 7, len(messages))
 
     with recording(engine) as recorded:
