@@ -101,10 +101,17 @@ def build_send_db(path: Path, n: int) -> Path:
 
 
 def tick_db(
-    size: int, due: int, *, parties: int = TICK_PARTIES, cache_dir: Path = CACHE_DIR, log: Log | None = None
+    size: int,
+    due: int,
+    *,
+    parties: int = TICK_PARTIES,
+    spread: bool = False,
+    cache_dir: Path = CACHE_DIR,
+    log: Log | None = None,
 ) -> Path:
     """The cached tick database for ``size`` assignments with ``due`` due at NOW (built if missing)."""
-    path = cache_dir / f"tick-{size}-due{due}-p{parties}-v{DATA_VERSION}-{head_revision()}.db"
+    shape = "-spread" if spread else ""
+    path = cache_dir / f"tick-{size}-due{due}-p{parties}{shape}-v{DATA_VERSION}-{head_revision()}.db"
     if path.is_file():
         return path
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -113,7 +120,7 @@ def tick_db(
     if log:
         log(f"building {path.name} ({size:,} assignments; cached for later runs)")
     try:
-        build_tick_db(partial, size, due, parties)
+        build_tick_db(partial, size, due, parties, spread=spread)
         partial.rename(path)
     finally:
         for leftover in _sidecars(partial):
@@ -123,14 +130,16 @@ def tick_db(
     return path
 
 
-def build_tick_db(path: Path, size: int, due: int, parties: int = TICK_PARTIES) -> Path:
+def build_tick_db(path: Path, size: int, due: int, parties: int = TICK_PARTIES, *, spread: bool = False) -> Path:
     """``size`` assignments over ``parties`` parties x ``size / parties`` commitments; ``due`` of them due.
 
     Commitment 0 is due 14 days after NOW: pending for the first ``due``
     parties (so ``due`` emails, one per contact), already confirmed for the
     others. Every other commitment is dated outside
     the planner's window: before it, resolved (mostly confirmed) or still open
-    long past any policy's reach; after it, pending or extended.
+    long past any policy's reach; after it, pending or extended. With
+    ``spread``, the other commitments' dates fall on every day of the ten
+    years around NOW instead, the planner's window included.
     """
     if size % parties or due > parties:
         raise ValueError(f"size {size} must be a multiple of {parties} parties, and due {due} at most that")
@@ -142,7 +151,8 @@ def build_tick_db(path: Path, size: int, due: int, parties: int = TICK_PARTIES) 
             codes = [f"T{i:05d}" for i in range(parties)]
             _insert(conn, PARTY, (_party(code, i, member=True) for i, code in enumerate(codes)))
             _insert(conn, CONTACT, (_contact(code, i) for i, code in enumerate(codes)))
-            dates = [DUE, *(_far_date(k) for k in range(1, per_party))]
+            far = _spread_date if spread else _far_date
+            dates = [DUE, *(far(k) for k in range(1, per_party))]
             _insert(conn, COMMITMENT, (_commitment(f"tick-{k}", k, d, all_members=True) for k, d in enumerate(dates)))
         rows = (
             _assignment(f"tick-{k}", code, when, _state(k, p, when, due) if k > 0 or p < due else "confirmed")
@@ -156,13 +166,21 @@ def build_tick_db(path: Path, size: int, due: int, parties: int = TICK_PARTIES) 
     return path
 
 
-def reset_outbox(engine: Engine) -> None:
-    """Forget every notification and event, so the same tick can be measured again."""
+def reset_outbox(engine: Engine, keep: tuple[int, int] = (0, 0)) -> None:
+    """Forget the notifications and events after ids ``keep``, so the same tick can be measured again."""
     with engine.begin() as conn:
-        conn.execute(sa.delete(EVENT))
-        conn.execute(sa.delete(NOTIFICATION))
+        conn.execute(sa.delete(EVENT).where(EVENT.c.id > keep[1]))
+        conn.execute(sa.delete(NOTIFICATION).where(NOTIFICATION.c.id > keep[0]))
     with engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def last_ids(engine: Engine) -> tuple[int, int]:
+    """The highest notification and event ids: the history a measured run keeps."""
+    with engine.connect() as conn:
+        notification = conn.execute(sa.select(sa.func.coalesce(sa.func.max(NOTIFICATION.c.id), 0))).scalar_one()
+        event = conn.execute(sa.select(sa.func.coalesce(sa.func.max(EVENT.c.id), 0))).scalar_one()
+    return int(notification), int(event)
 
 
 def copy_db(source: Path, target: Path) -> Path:
@@ -257,6 +275,17 @@ def _far_date(k: int) -> date:
     if k % 2:
         return TODAY - timedelta(days=60 + (k * 7919) % 5400)
     return TODAY + timedelta(days=40 + (k * 104729) % 2900)
+
+
+def _spread_date(k: int) -> date:
+    """Commitment ``k``'s date in a database whose dates cover every day from five years back to five ahead."""
+    return TODAY + timedelta(days=(k * 104729) % 3652 - 1826)
+
+
+def tick_contact(assignment_id: int, parties: int = TICK_PARTIES) -> tuple[int, str]:
+    """The focal point (id, address) of a tick database's assignment: one contact per party, in party order."""
+    p = (assignment_id - 1) % parties
+    return p + 1, f"focal.point{p}@t{p:05d}.example.org"
 
 
 def _state(k: int, p: int, when: date, due: int) -> str:

@@ -111,9 +111,9 @@ def collect(engine: Engine, *, assignment_id: int | None, contact: str | None, s
             events = events.where(Event.assignment_id == assignment_id)
         if email is not None:
             sent = sent.where(
-                or_(col(Notification.contact_id) == contact_id, func.lower(Notification.recipient) == email)
+                or_(col(Notification.contact_id) == contact_id, col(Notification.recipient_lower) == email)
             )
-            replies = replies.where(func.lower(InboundMessage.sender) == email)
+            replies = replies.where(col(InboundMessage.sender_lower) == email)
             about_contact = and_(col(Event.entity) == "contact", col(Event.entity_id) == contact)
             events = events.where(or_(col(Event.actor).ilike(f"%{email}%"), about_contact))
         if since is not None:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from followup.inbound.sniff import Sniffed, safe_name, sniff_file, sniff_stream
 from followup.settings import Settings
@@ -241,7 +241,7 @@ def archive_replies(engine: Engine, settings: Settings, inbound_ids: Iterable[in
             senders = sorted({m.sender for m in messages if m.sender})
             contacts = {
                 c.email.lower(): c.id
-                for c in session.exec(select(Contact).where(func.lower(Contact.email).in_(senders))).all()
+                for c in session.exec(select(Contact).where(col(Contact.email_lower).in_(senders))).all()
             }
             known = set(
                 session.exec(

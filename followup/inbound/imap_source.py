@@ -19,6 +19,10 @@ The contract with the caller (the inbox poller):
    not yet moved when the process stopped is moved at the start of the next
    poll (every UID up to the cursor is stored).
 
+:func:`fetch_new_batches` keeps the same contract a FETCH's batch at a
+time: the caller stores the batch in one transaction with the cursor at
+its highest UID, and the batch is moved when the caller asks for the next.
+
 UIDVALIDITY: UIDs only mean something within one UIDVALIDITY. When the
 server reports a different one than the cursor holds (the folder was
 recreated, the server migrated), the folder is read again from the start;
@@ -120,6 +124,28 @@ async def fetch_new(
                 await box.mark_processed(message.uid)
 
 
+async def fetch_new_batches(
+    settings: ImapSettings,
+    state: MailboxCursor | None,
+    *,
+    batch_size: int = DEFAULT_BATCH,
+) -> AsyncGenerator[list[FetchedMessage], None]:
+    """Like :func:`fetch_new`, a FETCH's worth of messages at a time (oldest first).
+
+    The caller stores a whole batch in one transaction, saving the cursor at
+    its highest UID; only when it comes back for the next batch (or ends the
+    loop normally) is the batch moved to ``processed_folder``, with one UID
+    MOVE for the lot.
+    """
+    async with ImapMailbox(settings) as box:
+        await box.sweep_processed(state)
+        async with aclosing(box.new_batches(state, batch_size=batch_size)) as batches:
+            async for batch in batches:
+                yield batch
+                # The caller asked for the next batch: this one is stored.
+                await box.mark_processed(",".join(str(m.uid) for m in batch))
+
+
 class RedactPassword(logging.Filter):
     """Replace a password in log records, however the IMAP library escaped it."""
 
@@ -181,6 +207,15 @@ class ImapMailbox:
     async def new_messages(
         self, state: MailboxCursor | None, *, batch_size: int = DEFAULT_BATCH
     ) -> AsyncGenerator[FetchedMessage, None]:
+        async with aclosing(self.new_batches(state, batch_size=batch_size)) as batches:
+            async for batch in batches:
+                for message in batch:
+                    yield message
+
+    async def new_batches(
+        self, state: MailboxCursor | None, *, batch_size: int = DEFAULT_BATCH
+    ) -> AsyncGenerator[list[FetchedMessage], None]:
+        """The messages above ``state``, one list per FETCH of ``batch_size`` UIDs."""
         last_uid = 0
         if state is not None and state.uidvalidity == self.uidvalidity:
             last_uid = state.last_uid
@@ -196,8 +231,11 @@ class ImapMailbox:
         uids = await self._uids_after(last_uid)
         for start in range(0, len(uids), max(1, batch_size)):
             batch = uids[start : start + max(1, batch_size)]
-            for uid, raw in await self._fetch(batch):
-                yield FetchedMessage(uid=uid, uidvalidity=self.uidvalidity, raw=raw)
+            fetched = [
+                FetchedMessage(uid=uid, uidvalidity=self.uidvalidity, raw=raw) for uid, raw in await self._fetch(batch)
+            ]
+            if fetched:
+                yield fetched
 
     async def sweep_processed(self, state: MailboxCursor | None) -> None:
         """Move messages the cursor already covers but a crash left behind (stored, not yet moved)."""

@@ -1,8 +1,9 @@
 """Reading replies in: from an IMAP folder (the daemon's poll) or from files.
 
-The IMAP cursor (UIDVALIDITY and last UID) is saved in the same transaction
-that stores each message, so after any restart nothing is read twice or
-missed; a changed UIDVALIDITY re-reads the folder and deduplication by
+The IMAP poll stores each FETCH's batch of messages in one transaction, as
+``ingest`` does with files (raw first; interpreted after), and saves the
+cursor (UIDVALIDITY and last UID) in that same transaction, so after any
+restart nothing is read twice or missed; a changed UIDVALIDITY re-reads the folder and deduplication by
 Message-ID and content hash keeps it from counting twice. Both readers first
 interpret what an interrupted run stored but never interpreted (the cursor
 has moved past it, so the mailbox will not hand it over again).
@@ -12,17 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from followup.clock import Clock
-from followup.inbound.imap_source import FetchedMessage, fetch_new, mailbox_key
-from followup.inbound.ingest import BATCH, IngestResult, ingest, ingest_many, interpret_pending
+from followup.inbound.imap_source import DEFAULT_BATCH, FetchedMessage, fetch_new_batches, mailbox_key
+from followup.inbound.ingest import BATCH, IngestResult, ingest_many, interpret_pending
 from followup.inbound.mailbox_state import load_cursor, save_cursor
 from followup.inbound.sources import iter_raw_messages
 from followup.settings import Settings
@@ -83,18 +85,20 @@ def ingest_files(
     return out
 
 
-async def poll_imap(engine: Engine, settings: Settings, *, clock: Clock, secret: bytes) -> InboxResult:
-    """Fetch and store every new message of the configured folder."""
+async def poll_imap(
+    engine: Engine, settings: Settings, *, clock: Clock, secret: bytes, batch_size: int = DEFAULT_BATCH
+) -> InboxResult:
+    """Fetch and store every new message of the configured folder, one FETCH's batch per transaction."""
     key = mailbox_key(settings.imap)
     with Session(engine) as session:
         cursor = load_cursor(session, key)
     out = InboxResult()
     resumed = await asyncio.to_thread(interpret_pending, engine, settings, now=clock.now(), secret=secret)
     out.results.extend(("(stored earlier)", r) for r in resumed)
-    async with aclosing(fetch_new(settings.imap, cursor)) as messages:
-        async for message in messages:
-            result = await asyncio.to_thread(_store, engine, settings, key, message, clock, secret)
-            out.results.append((f"{key};uid={message.uid}", result))
+    async with aclosing(fetch_new_batches(settings.imap, cursor, batch_size=min(batch_size, BATCH))) as batches:
+        async for batch in batches:
+            results = await asyncio.to_thread(store_batch, engine, settings, key, batch, clock.now(), secret)
+            out.results.extend((f"{key};uid={m.uid}", r) for m, r in zip(batch, results, strict=True))
     if out.results:
         log.info(
             "inbox: %d new, %d duplicate",
@@ -105,18 +109,21 @@ async def poll_imap(engine: Engine, settings: Settings, *, clock: Clock, secret:
     return out
 
 
-def _store(
-    engine: Engine, settings: Settings, key: str, message: FetchedMessage, clock: Clock, secret: bytes
-) -> IngestResult:
-    def save(session: Session) -> None:
-        save_cursor(session, key, message.uidvalidity, message.uid)
+def store_batch(
+    engine: Engine, settings: Settings, key: str, batch: Sequence[FetchedMessage], now: datetime, secret: bytes
+) -> list[IngestResult]:
+    """Store (raw first, one transaction), then interpret, one FETCH's messages; the cursor moves with them.
 
-    return ingest(
-        engine,
-        settings,
-        message.raw,
-        source=f"{key};uidvalidity={message.uidvalidity};uid={message.uid}",
-        now=clock.now(),
-        secret=secret,
-        on_stored=save,
-    )
+    The cursor is saved in the storing transaction at the highest UID it
+    holds: the messages below it in this batch were stored by then too (by
+    this transaction, or by an earlier one when a collision with another
+    worker made ingest store them one at a time, in order).
+    """
+    uid_of = {f"{key};uidvalidity={m.uidvalidity};uid={m.uid}": m for m in batch}
+
+    def save(session: Session, sources: Sequence[str]) -> None:
+        last = max((uid_of[s] for s in sources), key=lambda m: m.uid)
+        save_cursor(session, key, last.uidvalidity, last.uid)
+
+    messages = [(source, m.raw) for source, m in uid_of.items()]
+    return ingest_many(engine, settings, messages, now=now, secret=secret, on_stored=save)

@@ -94,7 +94,9 @@ class IngestResult:
         return ", ".join(p for p in parts if p)
 
 
-OnStored = Callable[[Session], None]
+#: Runs inside each storing transaction with the sources of the messages it stored or found stored
+#: (the IMAP poll saves its cursor there, so the database never claims a message it does not hold).
+OnStored = Callable[[Session, Sequence[str]], None]
 #: Messages stored and interpreted per transaction by :func:`ingest_many`.
 BATCH = 200
 
@@ -136,7 +138,9 @@ def ingest_many(
 ) -> list[IngestResult]:
     """Store then interpret ``(source, raw)`` messages, :data:`BATCH` per transaction.
 
-    Callers reading a new source run :func:`interpret_pending` first.
+    Callers reading a new source run :func:`interpret_pending` first. Should
+    a batch collide with another worker's, its messages are stored one per
+    transaction instead, each calling ``on_stored`` with its own source.
     """
     out: list[IngestResult] = []
     for start in range(0, len(messages), BATCH):
@@ -338,7 +342,7 @@ def _store(engine: Engine, items: list[_Item], now: datetime, on_stored: OnStore
             for item, new_id in zip(inserted, new_ids, strict=True):
                 item.result.inbound_id = new_id
         if on_stored is not None:
-            on_stored(session)
+            on_stored(session, [item.source for item in items])
         session.commit()
     for item in items:
         if item.duplicate_of is not None:
@@ -444,9 +448,9 @@ class _Lookups:
         #: Assignments confirmed by this batch: their planned reminders are cancelled at the end.
         self.resolved: list[int] = []
         self.parties_of: dict[str, set[str]] = {}
-        emails = select(Contact.email, Contact.party_code).where(col(Contact.active))
-        for email, party in _chunked(session, emails, func.lower(Contact.email), sorted(senders)):
-            self.parties_of.setdefault(email.lower(), set()).add(party)
+        emails = select(Contact.email_lower, Contact.party_code).where(col(Contact.active))
+        for email, party in _chunked(session, emails, col(Contact.email_lower), sorted(senders)):
+            self.parties_of.setdefault(email, set()).add(party)
         self._session = session
 
     def by_token(self, n: int) -> SentMessage | None:
@@ -744,25 +748,19 @@ def _handle_bounce(
     conn = session.connection()
     message_id = lookups.message_id_of(match.notification_id) if match.notification_id is not None else None
     if message_id is None and addresses:
-        # No original Message-ID in the bounce: the latest email sent to that address.
-        message_id = conn.execute(
-            sa.select(NOTIFICATION.c.message_id)
-            .where(sa.func.lower(NOTIFICATION.c.recipient).in_(addresses), NOTIFICATION.c.state == "sent")
-            .order_by(NOTIFICATION.c.sent_at.desc())
-            .limit(1)
-        ).scalar()
+        message_id = _latest_sent_to(conn, addresses, now)
     if message_id is None:
         return "open"
     if bounce.permanent and addresses:
         conn.execute(
             sa.update(NOTIFICATION)
-            .where(NOTIFICATION.c.message_id == message_id, sa.func.lower(NOTIFICATION.c.recipient).in_(addresses))
+            .where(NOTIFICATION.c.message_id == message_id, NOTIFICATION.c.recipient_lower.in_(addresses))
             .values(state="bounced", last_error=f"bounced: {detail}"[:2000])
         )
         failing: list[str] = list(
             conn.execute(
                 sa.update(CONTACT)
-                .where(sa.func.lower(CONTACT.c.email).in_(addresses))
+                .where(CONTACT.c.email_lower.in_(addresses))
                 .values(address_state="failing", address_note=f"bounced {now.date().isoformat()}: {detail}"[:2000])
                 .returning(CONTACT.c.key)
             ).scalars()
@@ -773,6 +771,31 @@ def _handle_bounce(
         effects.event(now, "bounce", "bounced", assignment_id=aid, inbound_id=inbound_id, recipients=addresses,
                       permanent=bounce.permanent)  # fmt: skip
     return "none"
+
+
+#: A bounce that names no Message-ID is matched to mail sent to its address this recently (bounces
+#: come back within minutes, delayed ones within days); older mail is not searched.
+BOUNCE_LOOKBACK = timedelta(days=30)
+
+
+def _latest_sent_to(conn: sa.Connection, addresses: Sequence[str], now: datetime) -> str | None:
+    """The Message-ID of the latest email sent to any of ``addresses`` lately (a bounce without one).
+
+    One range read of ``ix_notification_recipient_created`` per address: the
+    rows planned for it in the look-back window, never its whole history.
+    """
+    n = NOTIFICATION
+    latest: tuple[datetime, str] | None = None
+    for address in addresses:
+        row = conn.execute(
+            sa.select(n.c.sent_at, n.c.message_id)
+            .where(n.c.recipient_lower == address, n.c.created_at >= now - BOUNCE_LOOKBACK, n.c.state == "sent")
+            .order_by(n.c.sent_at.desc())
+            .limit(1)
+        ).first()
+        if row is not None and row.message_id and (latest is None or row.sent_at > latest[0]):
+            latest = (row.sent_at, row.message_id)
+    return latest[1] if latest else None
 
 
 def _handle_human(
@@ -883,18 +906,18 @@ def plan_acknowledgement_requests(
     with Session(engine) as session:
         recent = dict(
             session.exec(
-                select(func.lower(Notification.recipient), func.count())
+                select(Notification.recipient_lower, func.count())
                 .where(
-                    Notification.kind == "acknowledgement",
-                    func.lower(Notification.recipient).in_(senders),
+                    col(Notification.recipient_lower).in_(senders),
                     col(Notification.created_at) >= now - timedelta(hours=1),
+                    Notification.kind == "acknowledgement",
                 )
-                .group_by(func.lower(Notification.recipient))
+                .group_by(col(Notification.recipient_lower))
             ).all()
         )
         contacts = {
-            c.email.lower(): c.id
-            for c in _chunked(session, select(Contact).where(col(Contact.active)), func.lower(Contact.email), senders)
+            c.email_lower: c.id
+            for c in _chunked(session, select(Contact).where(col(Contact.active)), col(Contact.email_lower), senders)
         }
     rows: list[dict[str, Any]] = []
     chosen: set[int] = set()

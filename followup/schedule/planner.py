@@ -225,13 +225,17 @@ def mail_instants(
     mailed: dict[int, list[datetime]] = defaultdict(list)
     since = now - timedelta(days=8)
     planned_kinds = ("meeting_round", *(REMINDER_KINDS if planned_reminders else ()))
-    counted = sa.or_(n.c.state.in_(("sending", "sent")), sa.and_(n.c.state == "planned", n.c.kind.in_(planned_kinds)))
+    counted = sa.and_(
+        n.c.kind != "acknowledgement",
+        sa.or_(n.c.state.in_(("sending", "sent")), sa.and_(n.c.state == "planned", n.c.kind.in_(planned_kinds))),
+    )
     for ids in _chunks(contact_ids):
-        query = sa.select(n.c.contact_id, n.c.sent_at, n.c.scheduled_at).where(
-            n.c.contact_id.in_(ids),
-            n.c.kind != "acknowledgement",
-            counted,
-            sa.or_(n.c.sent_at >= since, n.c.scheduled_at >= since),
+        # Two range reads, one per composite index, rather than one OR that no index serves
+        # (a database then reads every row in state "sent": the whole history).
+        columns = (n.c.id, n.c.contact_id, n.c.sent_at, n.c.scheduled_at)
+        query = sa.union(
+            sa.select(*columns).where(n.c.contact_id.in_(ids), n.c.sent_at >= since, counted),
+            sa.select(*columns).where(n.c.contact_id.in_(ids), n.c.scheduled_at >= since, counted),
         )
         for row in conn.execute(query):
             mailed[row.contact_id].append(row.sent_at or row.scheduled_at)
@@ -246,14 +250,15 @@ def out_of_office(conn: Connection, contacts: Sequence[Any], now: datetime) -> d
     today = as_utc(now).date()
     latest: dict[str, tuple[datetime, date]] = {}
     for emails in _chunks(sorted(by_email)):
-        query = sa.select(INBOUND.c.sender, INBOUND.c.received_at, INBOUND.c.return_date).where(
+        # Each sender's auto-replies only (ix_inbound_message_sender_class_received), not their other mail.
+        query = sa.select(INBOUND.c.sender_lower, INBOUND.c.received_at, INBOUND.c.return_date).where(
+            INBOUND.c.sender_lower.in_(emails),
             INBOUND.c.classification == "autoreply",
-            INBOUND.c.return_date.is_not(None),
-            sa.func.lower(INBOUND.c.sender).in_(emails),
             INBOUND.c.received_at <= now,
+            INBOUND.c.return_date.is_not(None),
         )
         for row in conn.execute(query):
-            key = row.sender.lower()
+            key = row.sender_lower
             received = row.received_at or now
             if key not in latest or received > latest[key][0]:
                 latest[key] = (received, row.return_date)

@@ -61,6 +61,18 @@ def _ts(*, nullable: bool = True, index: bool = False) -> Any:
     return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
 
 
+def _lowered(column: str) -> Any:
+    """A lower-cased copy of ``column``, computed by the database on every write, for indexed lookups.
+
+    Addresses are compared case-insensitively; filtering on ``lower(column)``
+    reads the whole table, while this column carries an index. Being generated,
+    it can neither be forgotten by a writer nor drift from its source. Declared
+    STORED (PostgreSQL indexes only those); migration 0006 adds it VIRTUAL on
+    SQLite, where the index holds the values and the table is not rewritten.
+    """
+    return Field(default=None, sa_column=Column(sa.String(320), sa.Computed(f"lower({column})", persisted=True)))
+
+
 def _json() -> Any:
     return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
@@ -91,6 +103,7 @@ class Contact(SQLModel, table=True):
     """A focal point: the person who receives a party's reminders."""
 
     __tablename__ = "contact"
+    __table_args__ = (sa.Index("ix_contact_email_lower", "email_lower"),)
 
     id: int | None = Field(default=None, primary_key=True)
     #: Stable id from the data file, so reloading updates instead of duplicating.
@@ -98,6 +111,8 @@ class Contact(SQLModel, table=True):
     party_code: str = Field(foreign_key="party.code", index=True, max_length=16)
     name: str
     email: str = Field(index=True, max_length=320)
+    #: ``lower(email)``, kept by the database: replies and bounces are matched on it.
+    email_lower: str | None = _lowered("email")
     language: str | None = Field(default=None, max_length=8)
     timezone: str | None = Field(default=None, max_length=64)
     role: str = Field(default="primary", max_length=16)
@@ -169,11 +184,13 @@ class Assignment(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("commitment_id", "party_code", "occurrence", name="uq_assignment_occurrence"),
         sa.Index("ix_assignment_state_due", "state", "due_date"),
+        #: A party's open items (a reply that names none of them), without reading its resolved history.
+        sa.Index("ix_assignment_party_state", "party_code", "state"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     commitment_id: str = Field(foreign_key="commitment.id", index=True, max_length=128)
-    party_code: str = Field(foreign_key="party.code", index=True, max_length=16)
+    party_code: str = Field(foreign_key="party.code", max_length=16)
     #: Which occurrence: ``once``, a meeting id, or an ISO date for recurring rules.
     occurrence: str = Field(max_length=128)
     meeting_id: str | None = Field(default=None, foreign_key="meeting.id", max_length=128)
@@ -195,15 +212,23 @@ class Notification(SQLModel, table=True):
     """
 
     __tablename__ = "notification"
-    __table_args__ = (sa.Index("ix_notification_due", "state", "scheduled_at"),)
+    __table_args__ = (
+        sa.Index("ix_notification_due", "state", "scheduled_at"),
+        # Range reads of one contact's (or address's) recent mail; the history before the range is never read.
+        sa.Index("ix_notification_contact_sent", "contact_id", "sent_at"),
+        sa.Index("ix_notification_contact_scheduled", "contact_id", "scheduled_at"),
+        sa.Index("ix_notification_recipient_created", "recipient_lower", "created_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(unique=True, max_length=255)
     kind: str = Field(max_length=24)
     assignment_id: int | None = Field(default=None, foreign_key="assignment.id", index=True)
-    contact_id: int | None = Field(default=None, foreign_key="contact.id", index=True)
+    contact_id: int | None = Field(default=None, foreign_key="contact.id")
     #: Address for rows with no contact (digest, secretariat copies).
     recipient: str = Field(default="", max_length=320)
+    #: ``lower(recipient)``, kept by the database (acknowledgement limits, bounces without a Message-ID).
+    recipient_lower: str | None = _lowered("recipient")
     step: str = Field(default="", max_length=32)
     #: The due date this step was planned for (steps re-arm when it moves).
     due_date: date | None = None
@@ -224,6 +249,10 @@ class InboundMessage(SQLModel, table=True):
     """A received email, kept raw for audit, with what we made of it."""
 
     __tablename__ = "inbound_message"
+    __table_args__ = (
+        #: A sender's latest out-of-office reply, without reading their other mail or anyone else's.
+        sa.Index("ix_inbound_message_sender_class_received", "sender_lower", "classification", "received_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     message_id: str | None = Field(default=None, index=True, max_length=998)
@@ -232,6 +261,8 @@ class InboundMessage(SQLModel, table=True):
     source: str = Field(default="", max_length=512)
     received_at: datetime | None = _ts()
     sender: str = Field(default="", max_length=320, index=True)
+    #: ``lower(sender)``, kept by the database.
+    sender_lower: str | None = _lowered("sender")
     sender_name: str = ""
     subject: str = ""
     classification: str = Field(default="human", max_length=16)

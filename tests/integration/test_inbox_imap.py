@@ -7,16 +7,19 @@ import email.policy
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from followup.clock import FixedClock
 from followup.daemon.services import Mailer, tick
+from followup.inbound import inbox
 from followup.inbound.inbox import poll_imap
 from followup.outbound.signing import signing_key
 from followup.schedule.loading import load_paths
+from followup.settings import Settings
 from followup.store.db import make_engine, migrate
 from followup.store.models import Assignment, InboundMessage, MailboxState
 from tests.factories import settings_for
@@ -84,3 +87,84 @@ async def test_reply_polled_from_imap_is_ingested_once(
     dovecot.append(reply.as_bytes(), folder="Replies")
     third = await poll_imap(engine, settings, clock=clock, secret=secret)
     assert [r.duplicate for _, r in third.results] == [True]
+
+
+def _imap_settings(tmp_path: Path, dovecot: DovecotServer) -> Settings:
+    return settings_for(
+        tmp_path,
+        FOLLOWUP_IMAP__HOST=dovecot.host,
+        FOLLOWUP_IMAP__PORT=str(dovecot.port),
+        FOLLOWUP_IMAP__SECURITY="none",
+        FOLLOWUP_IMAP__USERNAME=dovecot.user,
+        FOLLOWUP_IMAP__PASSWORD=dovecot.password,
+        FOLLOWUP_IMAP__PROCESSED_FOLDER="Processed",
+    )
+
+
+def _note(n: int) -> bytes:
+    return (
+        f"From: someone{n}@gob.example\r\nTo: ts@rcm.example.org\r\nSubject: Note {n}\r\n"
+        f"Message-ID: <note-{n}@gob.example>\r\n\r\nA note ({n}).\r\n"
+    ).encode()
+
+
+async def test_a_poll_stores_each_fetched_batch_in_one_transaction(tmp_path: Path, dovecot: DovecotServer) -> None:
+    settings = _imap_settings(tmp_path, dovecot)
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    uids = [dovecot.append(_note(n)) for n in range(45)]
+    inserted: list[int] = []  # rows inserted into inbound_message per committed transaction
+    pending = [0]
+
+    def count(_c: object, _cur: object, statement: str, *_rest: object) -> None:
+        pending[0] += statement.startswith("INSERT INTO inbound_message")
+
+    def commit(_conn: object) -> None:
+        if pending[0]:
+            inserted.append(pending[0])
+        pending[0] = 0
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    sa.event.listen(engine, "commit", commit)
+    result = await poll_imap(engine, settings, clock=FixedClock(NOW), secret=signing_key(settings), batch_size=20)
+    sa.event.remove(engine, "before_cursor_execute", count)
+    sa.event.remove(engine, "commit", commit)
+    assert result.stored == 45 and result.duplicates == 0
+    assert inserted == [20, 20, 5]
+    assert dovecot.uids("INBOX") == [] and len(dovecot.uids("Processed")) == 45
+    with Session(engine) as s:
+        assert len(s.exec(select(InboundMessage)).all()) == 45
+        assert s.exec(select(MailboxState)).one().last_uid == uids[-1]
+    engine.dispose()
+
+
+async def test_a_poll_stopped_between_batches_leaves_the_unstored_batch_in_the_inbox(
+    tmp_path: Path, dovecot: DovecotServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _imap_settings(tmp_path, dovecot)
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    uids = [dovecot.append(_note(n)) for n in range(7)]
+    calls: list[int] = []
+    store = inbox.store_batch
+
+    def crash_on_second(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("power cut")
+        return store(*args, **kwargs)
+
+    clock, secret = FixedClock(NOW), signing_key(settings)
+    with monkeypatch.context() as patch:
+        patch.setattr(inbox, "store_batch", crash_on_second)
+        with pytest.raises(RuntimeError, match="power cut"):
+            await poll_imap(engine, settings, clock=clock, secret=secret, batch_size=4)
+    with Session(engine) as s:
+        assert len(s.exec(select(InboundMessage)).all()) == 4
+        assert s.exec(select(MailboxState)).one().last_uid == uids[3]
+    # The stored batch left the inbox; the one in hand stayed, and the next poll takes it, once.
+    assert dovecot.uids("INBOX") == uids[4:]
+    second = await poll_imap(engine, settings, clock=clock, secret=secret, batch_size=4)
+    assert second.stored == 3 and second.duplicates == 0
+    assert dovecot.uids("INBOX") == [] and len(dovecot.uids("Processed")) == 7
+    engine.dispose()

@@ -204,11 +204,12 @@ async def test_imap_poll_interrupted_after_storing_is_interpreted_by_the_next_po
         with pytest.raises(_Crash):
             await poll_imap(engine, settings, clock=clock, secret=secret)
     with Session(engine) as s:
-        [stored] = s.exec(select(InboundMessage)).all()
-        assert stored.interpreted_at is None and stored.sender == ""
-    # The cursor moved past it: the next poll interprets it first, then reads the rest.
+        stored = s.exec(select(InboundMessage)).all()
+        # One FETCH's batch, stored in one transaction, none of it interpreted.
+        assert len(stored) == 3 and all(m.interpreted_at is None and m.sender == "" for m in stored)
+    # The cursor moved past them: the next poll interprets them first, and finds nothing new.
     second = await poll_imap(engine, settings, clock=clock, secret=secret)
-    assert [r.resumed for _, r in second.results] == [True, False, False]
+    assert [r.resumed for _, r in second.results] == [True, True, True]
     assert all(not r.duplicate for _, r in second.results)
     _assert_every_reply_interpreted(settings.database_url, 3)
     third = await poll_imap(engine, settings, clock=clock, secret=secret)

@@ -16,7 +16,18 @@ import pytest
 from bench import send, tick
 from bench.__main__ import BENCHMARKS, main, table
 from bench.common import Figure, Outcome, bench_settings
-from bench.data import DUE, NOW, build_send_db, build_tick_db, count_rows, reset_outbox, sqlite_url, tick_db
+from bench.data import (
+    DUE,
+    NOW,
+    build_send_db,
+    build_tick_db,
+    count_rows,
+    reset_outbox,
+    sqlite_url,
+    tick_contact,
+    tick_db,
+)
+from bench.history import with_history
 from bench.sink import SinkProcess, wire_commands
 from followup.daemon import services
 from followup.daemon.services import Mailer
@@ -119,8 +130,8 @@ def test_tick_databases_are_cached_by_size(tmp_path: Path) -> None:
 
 async def test_a_measured_tick_sends_exactly_what_is_due_each_time(tmp_path: Path, sink: SinkProcess) -> None:
     db = build_tick_db(tmp_path / "tick.db", 200, 10, parties=20)
-    seconds = await tick.measure(db, sink, 10, 2, tmp_path)
-    assert len(seconds) == 2
+    measured = await tick.measure(db, sink, 10, 2, tmp_path)
+    assert len(measured.seconds) == 2 and measured.sent == 10
     stats = sink.stats()
     assert stats is not None
     assert stats.messages == 30  # a warm-up and two measured ticks
@@ -132,11 +143,41 @@ async def test_a_measured_tick_sends_exactly_what_is_due_each_time(tmp_path: Pat
         engine.dispose()
 
 
+async def test_history_keeps_the_tick_exact_and_survives_its_reset(tmp_path: Path, sink: SinkProcess) -> None:
+    db = build_tick_db(tmp_path / "tick.db", 200, 10, parties=20)
+    with_old = with_history(db, 500, lambda i: 21 + i % 180, lambda aid: tick_contact(aid, 20))
+    engine = make_engine(sqlite_url(with_old))
+    try:
+        assert count_rows(engine, "notification") == 500 and count_rows(engine, "event") == 500
+        assert count_rows(engine, "notification", recipient_lower="focal.point3@t00003.example.org") == 25
+    finally:
+        engine.dispose()
+    measured = await tick.measure(with_old, sink, 10, 1, tmp_path)
+    assert measured.sent == 10
+    engine = make_engine(sqlite_url(with_old))
+    try:
+        assert count_rows(engine, "notification") == 500  # the history stays, the tick's rows go
+    finally:
+        engine.dispose()
+
+
 def test_outcomes_compare_against_their_targets() -> None:
     fast = send.outcome(100, [send.SendRun(100, 0.1, 5000.0)], [send.SendRun(100, 1.0, 5000.0)])
-    slow = tick.outcome(tick.QUICK, [1.0], [2.0])
+    runs = {
+        "small": tick.Measured([1.0], 200),
+        "large": tick.Measured([1.2], 200),
+        "history": tick.Measured([2.0], 200),
+        "spread": tick.Measured([5.0], 900),
+    }
+    slow = tick.outcome(tick.QUICK, runs)
     assert fast.met and fast.figures[-1].value == "10.00x"
-    assert not slow.met and slow.figures[-1].value == "2.00x"
+    ratios = {f.measure.split(" (")[0]: (f.value, f.ok) for f in slow.figures if f.measure.startswith("ratio")}
+    assert ratios == {
+        "ratio large/small": ("1.20x", True),
+        "ratio history/small": ("2.00x", False),
+        "ratio spread/small": ("5.00x", None),  # more work in its window: reported, no target
+    }
+    assert not slow.met
     text = table([fast, slow])
     assert "MISSED" in text and "met" in text
     assert text.splitlines()[0].split() == ["benchmark", "measure", "value", "target", "note"]

@@ -122,7 +122,7 @@ def copy_names(session: Session, addresses: Sequence[str], secretariat_email: st
     roles = _ROLES.get(language, _ROLES["en"])
     wanted = [a.lower() for a in addresses]
     known = {
-        c.email.lower(): c for c in session.exec(select(Contact).where(func.lower(Contact.email).in_(wanted))).all()
+        c.email.lower(): c for c in session.exec(select(Contact).where(col(Contact.email_lower).in_(wanted))).all()
     }
     names: list[str] = []
     for address in wanted:
