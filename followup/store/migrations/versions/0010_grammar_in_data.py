@@ -17,19 +17,19 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # server_default fills the rows already there; the models give new rows the same empty text.
-    with op.batch_alter_table("party", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("text_name_en", sqlmodel.sql.sqltypes.AutoString(), nullable=False, server_default=""))
-        batch_op.add_column(sa.Column("text_name_es", sqlmodel.sql.sqltypes.AutoString(), nullable=False, server_default=""))
-    with op.batch_alter_table("contact", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("salutation_en", sqlmodel.sql.sqltypes.AutoString(), nullable=False, server_default=""))
-        batch_op.add_column(sa.Column("salutation_es", sqlmodel.sql.sqltypes.AutoString(), nullable=False, server_default=""))
+    # Plain ADD/DROP COLUMN, not batch mode: a batch copy of ``contact`` would write its generated
+    # ``email_lower`` column (0006), which SQLite refuses. server_default fills the rows already there.
+    for table, columns in _COLUMNS.items():
+        for column in columns:
+            op.add_column(
+                table, sa.Column(column, sqlmodel.sql.sqltypes.AutoString(), nullable=False, server_default="")
+            )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("contact", schema=None) as batch_op:
-        batch_op.drop_column("salutation_es")
-        batch_op.drop_column("salutation_en")
-    with op.batch_alter_table("party", schema=None) as batch_op:
-        batch_op.drop_column("text_name_es")
-        batch_op.drop_column("text_name_en")
+    for table, columns in _COLUMNS.items():
+        for column in reversed(columns):
+            op.drop_column(table, column)
+
+
+_COLUMNS = {"party": ("text_name_en", "text_name_es"), "contact": ("salutation_en", "salutation_es")}
