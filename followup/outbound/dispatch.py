@@ -410,6 +410,9 @@ class Dispatcher:
             except DeliveryError as exc:
                 refused = None
                 failure = exc
+                if exc.throttled:
+                    # Before the slot is free: no other transaction of this tick may start now.
+                    self._halt = self._halt or f"the relay asked us to slow down ({exc})"
         if refused is None and failure.throttled:
             result.held += 1
             await self._throttled(failure)

@@ -165,11 +165,17 @@ def room(state: RelayState, limits: Limits, at: datetime) -> int:
 
 
 def throttled(state: RelayState, at: datetime, pause_seconds: float, error: str) -> RelayState:
-    """The relay answered with throttling at ``at``: pause it ``pause_seconds`` (never shortening a pause)."""
-    until = at + timedelta(seconds=pause_seconds)
-    if state.paused_until is not None and state.paused_until > until:
-        until = state.paused_until
-    return replace(state, paused_until=until, strikes=state.strikes + 1, last_error=error)
+    """The relay answered with throttling at ``at``: pause it ``pause_seconds``.
+
+    Replies to transactions already under way when the pause began (several
+    connections, several daemons) belong to the same episode: they neither
+    lengthen the pause nor count as another strike.
+    """
+    if state.paused_until is not None and state.paused_until > at:
+        return state
+    return replace(
+        state, paused_until=at + timedelta(seconds=pause_seconds), strikes=state.strikes + 1, last_error=error
+    )
 
 
 def recovered(state: RelayState, at: datetime) -> RelayState:
