@@ -45,6 +45,11 @@ def _send(options: Options, log: Callable[[str], None]) -> Outcome:
     return send.run(n, options.repeats or (1 if options.quick else 3), log, sink=options.sink)
 
 
+def _relay(options: Options, log: Callable[[str], None]) -> Outcome:
+    pooled, paced = (300, 300) if options.quick else (2_000, 5_000)
+    return send.run_relay(pooled, paced, options.repeats or 1, log)
+
+
 def _tick(options: Options, log: Callable[[str], None]) -> Outcome:
     sizes = tick.QUICK if options.quick else tick.FULL
     if options.history is not None:
@@ -78,6 +83,12 @@ BENCHMARKS: dict[str, Benchmark] = {
         f"msg/s: replies ingested from an mbox, and in IMAP-sized batches on a database with history, vs a bare"
         f" message_from_bytes (target >= {ingest.TARGET_RATIO:.0%})",
         _ingest,
+    ),
+    "relay": Benchmark(
+        "relay",
+        f"msg/s to a relay answering in {send.RELAY_LATENCY * 1000:.0f} ms at pool sizes "
+        f"{' and '.join(map(str, send.POOLS))}; 5,000 emails under a {send.QUOTA_PER_MINUTE}/min quota",
+        _relay,
     ),
     "send": Benchmark(
         "send",

@@ -25,10 +25,14 @@ import smtplib
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
 from bench.common import Figure, Log, Outcome, bench_settings, median, spread
 from bench.data import DUE, NOW, build_send_db, copy_db, count_rows, sqlite_url
@@ -197,3 +201,144 @@ def _sample(language: str) -> tuple[str, str, str, bytes]:
     )
     ics = calendar_feed([entry], now=NOW, name="Plazos" if language == "es" else "Deadlines")
     return rendered.subject, rendered.text, rendered.html, ics
+
+
+# ---------------------------------------------------------------------------------------------------- relay
+#
+# A relay on the internet answers each message ~50 ms later; the connection pool (smtp.max_connections)
+# is what covers that latency. Then the quota: Microsoft 365 takes 30 messages a minute, so 5,000 emails
+# need ~167 minutes. The daemon ticks once a minute; the benchmark moves a simulated clock one minute per
+# tick (the dispatchers' clock and the tick's instant alike), so the run takes a couple of real minutes.
+
+#: The sink's delay before answering each message.
+RELAY_LATENCY = 0.05
+#: Pool sizes measured side by side: the default and a larger one.
+POOLS = (4, 16)
+#: The quota of the paced run (Microsoft 365's message rate limit).
+QUOTA_PER_MINUTE = 30
+
+
+@dataclass(frozen=True)
+class PacedRun:
+    messages: int
+    #: Simulated minutes from the first tick to the one that sent the last email, inclusive.
+    minutes: int
+    #: The most emails sent within any one simulated minute.
+    busiest_minute: int
+    #: Emails the ledger records as failed or waiting for a retry (refused by the relay): must be 0.
+    refused: int
+    real_seconds: float
+
+    @property
+    def pace(self) -> float:
+        return self.messages / self.minutes
+
+
+class _SimulatedClock:
+    """The dispatchers' clock, moved by the benchmark one tick at a time."""
+
+    def __init__(self, start: datetime) -> None:
+        self.at = start
+
+    def now(self) -> datetime:
+        return self.at
+
+
+async def pooled_send(db: Path, sink: SinkProcess, n: int, workdir: Path, pool: int) -> SendRun:
+    """``daemon_send`` with ``pool`` SMTP connections (the sink answers each message after RELAY_LATENCY)."""
+    settings = bench_settings(workdir, db, sink.port, smtp={"max_connections": pool})
+    engine = make_engine(sqlite_url(db))
+    before = sink.stats()
+    mailer = Mailer.create(engine, settings)
+    try:
+        started = time.perf_counter()
+        sent = 0
+        while sent < n:
+            result = await tick(mailer, NOW)
+            sent += result.sent
+            if result.sent == 0:
+                break
+        elapsed = time.perf_counter() - started
+    finally:
+        await mailer.close()
+    recorded = count_rows(engine, "notification", state="sent")
+    engine.dispose()
+    return SendRun(sent, elapsed, _check(sink, before, n, recorded_sent=recorded))
+
+
+async def paced_send(db: Path, sink: SinkProcess, n: int, workdir: Path, per_minute: int) -> PacedRun:
+    """Send the ``n`` due reminders with a ``per_minute`` quota, one tick per simulated minute."""
+    settings = bench_settings(workdir, db, sink.port, smtp={"messages_per_minute": per_minute})
+    engine = make_engine(sqlite_url(db))
+    before = sink.stats()
+    clock = _SimulatedClock(NOW)
+    mailer = Mailer.create(engine, settings, lease_clock=clock)
+    per_tick: list[int] = []
+    started = time.perf_counter()
+    try:
+        # A bound, so a quota that let nothing through fails the run instead of looping for ever.
+        for _minute in range(2 * n // per_minute + 10):
+            result = await tick(mailer, clock.now())
+            per_tick.append(result.sent)
+            if result.failed or result.retrying:
+                break
+            if sum(per_tick) >= n:
+                break
+            clock.at += timedelta(minutes=1)
+    finally:
+        await mailer.close()
+    real = time.perf_counter() - started
+    recorded = count_rows(engine, "notification", state="sent")
+    refused = count_rows(engine, "notification", state="failed") + _retries(engine)
+    engine.dispose()
+    _check(sink, before, n, recorded_sent=recorded)
+    minutes = len(per_tick)
+    return PacedRun(sum(per_tick), minutes, max(per_tick), refused, real)
+
+
+def _retries(engine: Engine) -> int:
+    """Rows put back for a retry after a failed attempt (a relay's refusal), as opposed to held for the quota."""
+    with engine.connect() as conn:
+        query = sa.text("SELECT count(*) FROM notification WHERE attempts > 0 AND state != 'sent'")
+        return int(conn.execute(query).scalar_one())
+
+
+def run_relay(n_pooled: int, n_paced: int, repeats: int, log: Log) -> Outcome:
+    """Msg/s at each pool size against a 50 ms relay, then the paced run under a 30/minute quota."""
+    rates: dict[int, list[SendRun]] = {pool: [] for pool in POOLS}
+    with tempfile.TemporaryDirectory(prefix="followup-bench-") as tmp, SinkProcess(latency=RELAY_LATENCY) as server:
+        workdir = Path(tmp)
+        template = build_send_db(workdir / "template.db", n_pooled)
+        for attempt in range(repeats):
+            for pool in POOLS:
+                db = copy_db(template, workdir / f"pool-{pool}-{attempt}.db")
+                rates[pool].append(asyncio.run(pooled_send(db, server, n_pooled, workdir, pool)))
+                log(f"relay: pool {pool}, run {attempt + 1}/{repeats}: {rates[pool][-1].rate:,.0f} msg/s")
+        paced_db = build_send_db(workdir / "paced.db", n_paced)
+        log(f"relay: {n_paced:,} emails under a {QUOTA_PER_MINUTE}/minute quota (simulated clock)")
+        paced = asyncio.run(paced_send(paced_db, server, n_paced, workdir, QUOTA_PER_MINUTE))
+        log(f"relay: paced run took {paced.minutes} simulated minutes, {paced.real_seconds:.0f} s real")
+    name = f"relay {RELAY_LATENCY * 1000:.0f} ms"
+    figures = [
+        Figure(
+            name,
+            f"{n_pooled:,} msgs, pool {pool}" + (" (default)" if pool == POOLS[0] else ""),
+            f"{median([r.rate for r in runs]):,.0f} msg/s",
+            note=f"ceiling {pool / RELAY_LATENCY:,.0f} msg/s" + (f"; {_note(runs)}" if len(runs) > 1 else ""),
+        )
+        for pool, runs in rates.items()
+    ]
+    on_pace = paced.busiest_minute <= QUOTA_PER_MINUTE and paced.refused == 0 and paced.messages == n_paced
+    figures.append(
+        Figure(
+            name,
+            f"{n_paced:,} msgs, quota {QUOTA_PER_MINUTE}/min (target: that pace, none refused or lost)",
+            f"{paced.pace:.1f} msg/min",
+            ok=on_pace,
+            note=(
+                f"{paced.minutes} simulated min, busiest minute {paced.busiest_minute}, "
+                f"refused {paced.refused}, sent {paced.messages:,}/{n_paced:,}; {paced.real_seconds:.0f} s real"
+            ),
+        )
+    )
+    return Outcome(name, figures)

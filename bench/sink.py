@@ -9,6 +9,10 @@ would do, but it costs several times more per message than this raw
 ``XSTAT`` (our own command) answers ``250 <messages> <recipients> <bytes>``
 so a benchmark can prove that every message it claims to have sent arrived.
 
+``--latency SECONDS`` makes it answer the end of each message that much
+later (without blocking other connections), as a relay on the other side of
+the internet does: that is what the connection pool has to cover.
+
 Run alone: ``python -m bench.sink --port 2525``. The process prints ``PORT n``
 once listening and exits when its standard input closes (so it never
 outlives the benchmark that started it) or on SIGTERM/SIGINT.
@@ -52,8 +56,11 @@ class SinkStats:
 class SinkProtocol(asyncio.Protocol):
     """One SMTP session: commands line by line, DATA scanned for its terminator."""
 
-    def __init__(self, stats: SinkStats) -> None:
+    def __init__(self, stats: SinkStats, latency: float = 0.0) -> None:
         self.stats = stats
+        self.latency = latency
+        #: Waiting to answer a message (``latency``): commands that arrive meanwhile wait in the buffer.
+        self.busy = False
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
         self.in_data = False
@@ -87,12 +94,21 @@ class SinkProtocol(asyncio.Protocol):
         self.stats.recipients += self.rcpts
         self.stats.bytes += self.size
         self.rcpts = 0
-        self._write(b"250 2.0.0 Ok: queued\r\n")
         self.buffer += joined[end + len(_TERMINATOR) :]
+        if self.latency > 0:
+            self.busy = True
+            asyncio.get_running_loop().call_later(self.latency, self._queued)
+            return
+        self._write(b"250 2.0.0 Ok: queued\r\n")
+        self._commands()
+
+    def _queued(self) -> None:
+        self.busy = False
+        self._write(b"250 2.0.0 Ok: queued\r\n")
         self._commands()
 
     def _commands(self) -> None:
-        while not self.in_data:
+        while not self.in_data and not self.busy:
             end = self.buffer.find(b"\r\n")
             if end < 0:
                 return
@@ -136,11 +152,11 @@ class SinkProtocol(asyncio.Protocol):
             self.transport.write(reply)
 
 
-async def serve(host: str, port: int) -> None:
+async def serve(host: str, port: int, latency: float = 0.0) -> None:
     """Listen until cancelled, printing ``PORT n`` once bound."""
     stats = SinkStats()
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: SinkProtocol(stats), host, port, backlog=1024)
+    server = await loop.create_server(lambda: SinkProtocol(stats, latency), host, port, backlog=1024)
     bound = server.sockets[0].getsockname()[1]
     print(f"PORT {bound}", flush=True)
     stop = asyncio.Event()
@@ -201,14 +217,15 @@ class SinkProcess:
     name = "asyncio sink (bench.sink)"
     counts = True
 
-    def __init__(self, start_timeout: float = 15.0) -> None:
+    def __init__(self, start_timeout: float = 15.0, latency: float = 0.0) -> None:
         self.port = 0
         self._start_timeout = start_timeout
+        self.latency = latency
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Self:
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.sink", "--host", HOST, "--port", "0"],
+            [sys.executable, "-m", "bench.sink", "--host", HOST, "--port", "0", "--latency", str(self.latency)],
             cwd=_ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -320,8 +337,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.sink", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default=HOST)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before answering each message")
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.host, args.port))
+    asyncio.run(serve(args.host, args.port, args.latency))
 
 
 if __name__ == "__main__":

@@ -74,14 +74,21 @@ class DeliveryError(FollowupError):
     contact's address in doubt. A refusal of the message (552, 554, any 5xx
     after DATA) fails that one notification and says nothing about the
     address.
+
+    ``throttled`` says the relay asked us to slow down (421, 451 with an
+    enhanced 4.7.x code, 454): the message is fine and so is the address;
+    it goes out later, without counting as a failed attempt.
     """
 
     permanent: bool = False
 
-    def __init__(self, message: str, *, code: int | None = None, address_refused: bool = False) -> None:
+    def __init__(
+        self, message: str, *, code: int | None = None, address_refused: bool = False, throttled: bool = False
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.address_refused = address_refused
+        self.throttled = throttled
 
 
 class TransientDeliveryError(DeliveryError, ConnectionError):

@@ -93,7 +93,20 @@ class SmtpSettings(_Section):
     timeout_seconds: float = Field(default=30.0, gt=0)
     #: How long to wait for the reply to the final "." of DATA (RFC 5321 4.5.3.2.6: 10 minutes).
     data_timeout_seconds: float = Field(default=600.0, gt=0)
+    #: The connection pool: at most this many SMTP connections (and transactions) at once. With a relay
+    #: that takes 50 ms per message, 4 connections carry at most 80 messages a second.
     max_connections: int = Field(default=4, ge=1, le=64)
+    #: The relay's quotas, shared by every daemon sending through it (0: no limit). Microsoft 365 allows
+    #: 30 messages per minute and 10,000 recipients per 24 hours per mailbox; Google Workspace about
+    #: 2,000 messages (10,000 recipients, 3,000 of them external) per user per 24 hours.
+    messages_per_minute: int = Field(default=0, ge=0)
+    #: Recipients (To + Cc) per rolling 24 hours.
+    recipients_per_day: int = Field(default=0, ge=0)
+    #: After a throttling reply (421, 451 4.7.x, 454) nothing is sent through the relay for this long,
+    #: doubling with each throttling reply in a row ...
+    throttle_pause_seconds: float = Field(default=60.0, gt=0)
+    #: ... up to this.
+    throttle_max_pause_seconds: float = Field(default=1800.0, gt=0)
     #: Delivery attempts before a temporarily failing email is given up (``failed``, in the digest,
     #: ``followup check`` and ``followup outbox retry``). With the defaults below the attempts span
     #: about 3 days: 60 s doubling to 6 h, then every 6 h.

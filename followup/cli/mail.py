@@ -77,6 +77,8 @@ def tick_command(now_text: str | None, dry_run: bool) -> None:
             f"tick at {now.isoformat()}: {result.plan.planned} planned, {result.sent} sent, "
             f"{result.retrying} to retry, {result.failed} failed, {result.plan.cancelled} cancelled"
         )
+        if result.halted:
+            click.echo(f"waiting for the relay: {result.halted}; the rest go out in due order as it allows")
         for code in result.plan.unreachable[:20]:
             click.echo(f"warning: assignment {code} has no usable contact", err=True)
         if result.nothing_went_out:

@@ -24,6 +24,14 @@ What holds through crashes, restarts and several daemons:
 * A recipient refused while others accepted the email is recorded on the
   rows and in the event log; a temporary refusal gets a follow-up outbox row
   that sends the same bytes (same Message-ID) to that recipient only.
+* The relay's quotas (messages per minute, recipients per day) are one
+  database row shared by every daemon (:mod:`followup.outbound.relay_quota`):
+  a tick claims no more than the quota has room for, takes each email's
+  share right before its SMTP transaction, and a throttling reply (421,
+  451 4.7.x, 454) pauses the relay for all daemons, longer each time in a
+  row. Either way the tick stops: what it holds goes back in line with no
+  attempt counted, keeping its place (oldest due first), marked as held
+  for the digest, and goes out when the quota allows.
 """
 
 from __future__ import annotations
@@ -50,6 +58,7 @@ from followup.outbound.outbox import (
     assign_message_ids,
     claim,
     due_clause,
+    hold,
     plan_recipient_retry,
     record_failure,
     record_refusals,
@@ -59,6 +68,8 @@ from followup.outbound.outbox import (
     renew_all,
     resend_message,
 )
+from followup.outbound.relay_limits import room, take
+from followup.outbound.relay_quota import RelayQuota
 from followup.outbound.render import Renderer, renderer_for
 from followup.outbound.transports.base import Transport
 from followup.schedule.planner import PlanResult, not_planned, plan, preview
@@ -87,6 +98,10 @@ class TickResult:
     skipped: int = 0
     #: Emails not sent because this worker's lease on their rows had lapsed (another worker has them).
     lost_lease: int = 0
+    #: Emails put back in line, no attempt counted, because the relay's quota or a throttling pause stopped sending.
+    held: int = 0
+    #: Why sending stopped before everything due went out ("30 messages per minute"); empty when it did not.
+    halted: str = ""
     messages: list[str] = field(default_factory=list)
 
     @property
@@ -138,12 +153,23 @@ class Dispatcher:
         #: right before the transaction, so waiting for a slot cannot outlast it.
         self._slots = asyncio.Semaphore(settings.smtp.max_connections)
         self._stopping = False
+        #: The relay's quotas and throttling pause, shared with every daemon through the database.
+        self.quota = RelayQuota.from_settings(engine, settings)
+        #: Set (with the reason) when the quota or a throttling pause stops this tick's sending.
+        self._halt: str | None = None
+        #: Throttling replies in a row as last read; a delivery that goes through resets them.
+        self._strikes = 0
         #: Render in this language instead of the reader's (``followup preview --language``).
         self.language_override: str | None = None
 
     @property
     def stopping(self) -> bool:
         return self._stopping
+
+    @property
+    def halted(self) -> str | None:
+        """Why the relay's quota or a throttling pause stopped this tick's sending; None while it has not."""
+        return self._halt
 
     def stop(self) -> None:
         """Claim nothing more, start no new SMTP transaction; those under way finish.
@@ -163,14 +189,18 @@ class Dispatcher:
         for problem in result.plan.problems:
             log.warning("%s", problem, extra={"event": "plan.problem"})
         heartbeat = asyncio.create_task(self._heartbeat(), name="lease-heartbeat")
+        self._halt = None
         try:
             while not self._stopping:
+                space = await asyncio.to_thread(self._room)
+                if space == 0:
+                    break
                 rows = await asyncio.to_thread(
                     claim,
                     self.engine,
                     now,
                     self.worker_id,
-                    self.batch_size,
+                    min(self.batch_size, space),
                     self.lease_seconds,
                     at=self.lease_clock.now(),
                     max_attempts=self.settings.smtp.max_attempts,
@@ -178,6 +208,8 @@ class Dispatcher:
                 if not rows:
                     break
                 await self._send_batch(rows, now, result)
+                if self.halted is not None:
+                    break
         except BaseException:
             # Cancelled (the daemon's stop timeout ran out) or broken: hand back what we hold.
             heartbeat.cancel()
@@ -186,9 +218,29 @@ class Dispatcher:
         heartbeat.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await heartbeat
+        halted = self.halted
         if self._stopping:
             await asyncio.to_thread(self._release)
+        elif halted is not None:
+            result.halted = halted
+            handed = await asyncio.to_thread(hold, self.engine, self.worker_id, now, halted)
+            log.info(
+                "sending paused: %s; %d claimed row(s) back in line",
+                halted,
+                handed,
+                extra={"event": "outbox.held", "reason": halted},
+            )
         return result
+
+    def _room(self) -> int:
+        """How many emails the relay's quota lets this tick claim now; 0 (and the reason kept) when none."""
+        at = self.lease_clock.now()
+        state = self.quota.state(at)
+        self._strikes = state.strikes
+        space = room(state, self.quota.limits, at)
+        if space == 0:
+            self._halt = take(state, self.quota.limits, at, 1).reason or "the relay's quota"
+        return space
 
     def _release(self) -> None:
         released = release(self.engine, self.worker_id)
@@ -269,7 +321,7 @@ class Dispatcher:
                 cache.preload_items([r for g in groups if g.rows[0].kind in REMINDER_KINDS for r in g.items])
                 ready: list[Outgoing] = []
                 for group in groups:
-                    if self._stopping:
+                    if self._stopping or self._halt is not None:
                         break
                     built = self._build_or_fail(group, cache, now, result)
                     if built is not None:
@@ -333,8 +385,8 @@ class Dispatcher:
     async def _deliver(self, item: Outgoing, now: datetime, result: TickResult, sent: _SentLedger) -> None:
         msg = item.message
         async with self._slots:
-            if self._stopping:
-                return  # released with the rest of the batch
+            if self._stopping or self._halt is not None:
+                return  # released (or held) with the rest of the batch
             held = await asyncio.to_thread(
                 renew, self.engine, item.ids, self.worker_id, self.lease_clock.now(), self.lease_seconds
             )
@@ -347,11 +399,24 @@ class Dispatcher:
                     extra={"event": "outbox.lease_lost", "kind": item.kind},
                 )
                 return
+            if self.quota.limits.any:
+                share = await asyncio.to_thread(self.quota.acquire, self.lease_clock.now(), len(msg.recipients))
+                if not share.granted:
+                    self._halt = self._halt or share.reason
+                    result.held += 1
+                    return  # held with the rest of the batch
             try:
                 refused = await self.transport.send(msg.sender, msg.recipients, msg.data)
             except DeliveryError as exc:
                 refused = None
                 failure = exc
+                if exc.throttled:
+                    # Before the slot is free: no other transaction of this tick may start now.
+                    self._halt = self._halt or f"the relay asked us to slow down ({exc})"
+        if refused is None and failure.throttled:
+            result.held += 1
+            await self._throttled(failure)
+            return  # held with the rest of the batch: no attempt counted
         if refused is None:
             self._fail(item.ids, now, str(failure), error=failure, result=result)
             log.warning(
@@ -364,6 +429,11 @@ class Dispatcher:
             )
             return
         sent.add(item)
+        if self._strikes:
+            self._strikes = 0
+            await asyncio.to_thread(self.quota.recovered, self.lease_clock.now())
+        if any(error.throttled for error in refused.values()):
+            await self._throttled(next(error for error in refused.values() if error.throttled))
         if refused:
             sent.flush()  # the refusals are written on top of the "sent" record
             reasons = {address: str(error) for address, error in refused.items()}
@@ -379,6 +449,20 @@ class Dispatcher:
             ", ".join(msg.recipients),
             f" (refused: {', '.join(refused)})" if refused else "",
             extra={"event": "mail.sent", "kind": item.kind, "message_id": msg.message_id},
+        )
+
+    async def _throttled(self, error: DeliveryError) -> None:
+        """The relay asked us to slow down: pause it for every daemon and stop this tick's sending."""
+        state = await asyncio.to_thread(self.quota.throttled, self.lease_clock.now(), str(error))
+        self._strikes = state.strikes
+        until = state.paused_until.isoformat() if state.paused_until else "?"
+        self._halt = self._halt or f"the relay asked us to slow down ({error}); paused until {until}"
+        log.warning(
+            "relay %s throttled us (%s): nothing is sent through it until %s",
+            self.quota.relay,
+            error,
+            until,
+            extra={"event": "smtp.throttled", "code": error.code, "strikes": state.strikes},
         )
 
     def _fail(

@@ -225,6 +225,7 @@ def record_sent(engine: Engine, ids: Sequence[int], now: datetime) -> int:
                 lease_until=None,
                 next_attempt_at=None,
                 last_error="",
+                held_since=None,
             )
             .returning(n.c.id)
         )
@@ -302,7 +303,9 @@ def record_failure(
             conn.execute(
                 sa.update(n)
                 .where(n.c.id == row.id)
-                .values(last_error=error, lease_owner="", lease_until=None, attempts=attempts, **values)
+                .values(
+                    last_error=error, lease_owner="", lease_until=None, attempts=attempts, held_since=None, **values
+                )
             )
             events.append(_event(now, actor, action, row.assignment_id, "notification", row.id, details))
         if permanent and address_refused:
@@ -337,6 +340,62 @@ def release(engine: Engine, worker_id: str) -> int:
             .returning(n.c.id)
         )
         return len(result.all())
+
+
+def hold(engine: Engine, worker_id: str, now: datetime, reason: str = "") -> int:
+    """The relay's quota or a throttling pause stops sending: hand back what ``worker_id`` holds, and mark what waits.
+
+    Like :func:`release`, no attempt is counted and ``scheduled_at`` is
+    kept, so the rows keep their place in line (oldest first) and go out
+    when the quota allows. Every row due at ``now`` that is still waiting
+    is marked ``held_since`` (once: the first time it had to wait), which
+    is what the digest reports. The rows handed back say ``reason`` in
+    ``last_error`` (until they are sent). Returns how many were handed back.
+    """
+    now = as_utc(now)
+    n = NOTIFICATION
+    with engine.begin() as conn:
+        handed = conn.execute(
+            sa.update(n)
+            .where(n.c.state == "sending", n.c.lease_owner == worker_id)
+            .values(
+                state="planned",
+                lease_owner="",
+                lease_until=None,
+                held_since=sa.func.coalesce(n.c.held_since, now),
+                last_error=f"waiting: {reason}"[:MAX_ERROR_CHARS] if reason else n.c.last_error,
+            )
+            .returning(n.c.id)
+        ).all()
+        conn.execute(
+            sa.update(n)
+            .where(n.c.state == "planned", n.c.scheduled_at <= now, n.c.held_since.is_(None))
+            .values(held_since=now)
+        )
+    return len(handed)
+
+
+@dataclass(frozen=True)
+class Held:
+    """Emails waiting for the relay's quota or a throttling pause (the digest says so)."""
+
+    count: int
+    #: The earliest ``scheduled_at`` among them: how long the line has been waiting.
+    oldest: datetime | None
+
+
+def held_for_quota(engine: Engine) -> Held:
+    """How many notifications wait for the relay's quota, and since when the oldest was due."""
+    n = NOTIFICATION
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(sa.func.count(), sa.func.min(n.c.scheduled_at)).where(
+                n.c.state == "planned", n.c.held_since.is_not(None)
+            )
+        ).one()
+    count: int = row[0]
+    oldest: datetime | None = row[1]
+    return Held(count, as_utc(oldest) if oldest is not None else None)
 
 
 def record_refusals(

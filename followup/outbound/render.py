@@ -251,6 +251,15 @@ class AwayView:
 
 
 @dataclass(frozen=True)
+class RelayWaitView:
+    """Emails held back by the relay's quota or a throttling pause (``templates/*/_relay_wait.*``)."""
+
+    count: int
+    #: The day the oldest of them was due.
+    oldest: date
+
+
+@dataclass(frozen=True)
 class DigestContext:
     """The weekly digest to the secretariat."""
 
@@ -267,6 +276,8 @@ class DigestContext:
     away: Sequence[AwayView] = ()
     #: Owners with open items and no contact we can write to.
     unreachable: Sequence[str] = ()
+    #: Emails waiting for the relay's quota; None when none waits.
+    waiting_for_relay: RelayWaitView | None = None
 
     @property
     def overdue_count(self) -> int:
@@ -283,6 +294,7 @@ class DigestContext:
             or self.owners
             or self.away
             or self.unreachable
+            or self.waiting_for_relay
         )
 
 

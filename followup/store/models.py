@@ -243,6 +243,9 @@ class Notification(SQLModel, table=True):
     sent_at: datetime | None = _ts()
     created_at: datetime | None = _ts()
     payload: dict[str, Any] = _json()
+    #: Since when the row waits for the relay's quota or a throttling pause (cleared when sent);
+    #: such a row keeps its place in line and no attempt is counted for it.
+    held_since: datetime | None = _ts()
 
 
 class InboundMessage(SQLModel, table=True):
@@ -361,3 +364,24 @@ class WebUser(SQLModel, table=True):
     created_at: datetime | None = _ts()
     #: Sessions issued before this instant are no longer valid (password changed, user removed).
     sessions_valid_after: datetime | None = _ts()
+
+
+class RelayQuota(SQLModel, table=True):
+    """One SMTP relay's shared quota state: every daemon sending through it reads and updates this row.
+
+    Updated by compare-and-set on ``version`` (see :mod:`followup.outbound.relay_quota`), so two
+    daemons on one database never both spend the last token.
+    """
+
+    __tablename__ = "relay_quota"
+
+    relay: str = Field(primary_key=True, max_length=255)
+    tokens: float = 0.0
+    refilled_at: datetime | None = _ts()
+    #: Hours since the epoch of the last entry of ``hour_counts`` (recipients sent per hour).
+    hour: int = Field(default=0, sa_column=Column(sa.BigInteger(), nullable=False))
+    hour_counts: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    paused_until: datetime | None = _ts()
+    strikes: int = 0
+    last_error: str = ""
+    version: int = 0

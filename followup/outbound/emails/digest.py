@@ -19,12 +19,14 @@ from sqlmodel import Session, col, select
 from followup.clock import local_date
 from followup.outbound.compose import Mailbox
 from followup.outbound.emails.base import BuildContext, Draft
+from followup.outbound.outbox import held_for_quota
 from followup.outbound.render import (
     AwayView,
     DigestContext,
     FailureView,
     OwnerRow,
     PartyItems,
+    RelayWaitView,
     SubmissionView,
     UnmatchedView,
 )
@@ -122,7 +124,16 @@ def collect_digest(engine: Engine, settings: Settings, now: datetime, language: 
         owners=tuple(owners),
         away=tuple(away),
         unreachable=tuple(unreachable),
+        waiting_for_relay=_waiting_for_relay(engine, zone),
     )
+
+
+def _waiting_for_relay(engine: Engine, zone: str) -> RelayWaitView | None:
+    """What waits for the relay's quota: one line in the digest, so nobody wonders where the emails went."""
+    held = held_for_quota(engine)
+    if not held.count or held.oldest is None:
+        return None
+    return RelayWaitView(held.count, local_date(held.oldest, zone))
 
 
 def _people(session: Session) -> dict[str, tuple[str, str]]:

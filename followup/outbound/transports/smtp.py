@@ -35,6 +35,10 @@ Errors say whether retrying can help:
   service) and refusals of our sender address are transient whatever their
   code: they are about our configuration or the server, not the message,
   and once an operator fixes them every queued message should still go out.
+* Replies that ask us to slow down (421, 451 with an enhanced 4.7.x code,
+  454; :func:`is_throttling`), at any stage, are transient and marked
+  ``throttled``: the dispatcher then pauses the whole relay for every
+  daemon and puts the message back without counting an attempt.
 
 A circuit breaker guards the relay: after ``breaker_failures`` consecutive
 failures to connect, every send fails at once (a transient error, so the
@@ -400,7 +404,9 @@ class SmtpTransport(BaseTransport):
                 if code == 552:  # the message is over the size limit: it never will fit
                     raise PermanentDeliveryError(f"message too large: {code} {message}", code=552) from exc
                 raise TransientDeliveryError(
-                    f"{self._where} refused the sender {sender}: {code} {message}", code=code
+                    f"{self._where} refused the sender {sender}: {code} {message}",
+                    code=code,
+                    throttled=is_throttling(code, message),
                 ) from exc
             except ReplyError as exc:
                 conn.needs_reset = True
@@ -505,7 +511,9 @@ class SmtpTransport(BaseTransport):
         except aiosmtplib.SMTPResponseException as exc:
             client.close()
             raise TransientDeliveryError(
-                f"{self._where} refused the connection: {exc.code} {exc.message}", code=exc.code
+                f"{self._where} refused the connection: {exc.code} {exc.message}",
+                code=exc.code,
+                throttled=is_throttling(exc.code, exc.message),
             ) from exc
         except _BROKEN as exc:
             client.close()
@@ -547,7 +555,7 @@ def _reply_error(code: int, message: str, what: str) -> DeliveryError:
     text = f"{what}: {code} {message}".strip()
     if 500 <= code < 600:
         return PermanentDeliveryError(text, code=code)
-    return TransientDeliveryError(text, code=code)
+    return TransientDeliveryError(text, code=code, throttled=is_throttling(code, message))
 
 
 _ENHANCED_STATUS = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})\b")
@@ -567,12 +575,33 @@ def is_address_refusal(code: int, message: str) -> bool:
     return enhanced is None or enhanced.group(2) == "1"
 
 
+#: Replies that always mean "slow down": service not available / closing (421), temporary
+#: failure such as TLS or authentication being unavailable, used by relays for rate limits (454).
+THROTTLING_CODES = frozenset({421, 454})
+
+
+def is_throttling(code: int | None, message: str) -> bool:
+    """A reply asking us to slow down: 421, 454, or 451 with an enhanced 4.7.x code.
+
+    A plain 451 ("local error in processing", 4.3.0) is an ordinary
+    temporary failure of this message, retried with the message's backoff;
+    4.7.x is the policy class (RFC 3463) that Microsoft 365 and Google use
+    for rate limits ("451 4.7.500 Server busy", "421 4.7.0 Try again later").
+    """
+    if code in THROTTLING_CODES:
+        return True
+    if code != 451:
+        return False
+    enhanced = _ENHANCED_STATUS.match(message.strip())
+    return enhanced is not None and enhanced.group(1) == "4" and enhanced.group(2) == "7"
+
+
 def _recipient_error(reply: Reply, what: str) -> DeliveryError:
     text = f"{what}: {reply.code} {reply.message}".strip()
     if 500 <= reply.code < 600:
         address = is_address_refusal(reply.code, reply.message)
         return PermanentDeliveryError(text, code=reply.code, address_refused=address)
-    return TransientDeliveryError(text, code=reply.code)
+    return TransientDeliveryError(text, code=reply.code, throttled=is_throttling(reply.code, reply.message))
 
 
 def _all_refused(exc: RecipientsRefused) -> DeliveryError:
@@ -581,7 +610,8 @@ def _all_refused(exc: RecipientsRefused) -> DeliveryError:
     detail = "; ".join(f"{address}: {r.code} {r.message}" for address, r in refusals.items())
     transient = [r for r in refusals.values() if not 500 <= r.code < 600]
     if transient:
-        return TransientDeliveryError(f"all recipients refused: {detail}", code=transient[0].code)
+        throttling = any(is_throttling(r.code, r.message) for r in transient)
+        return TransientDeliveryError(f"all recipients refused: {detail}", code=transient[0].code, throttled=throttling)
     code = next(iter(refusals.values())).code if refusals else None
     address = bool(refusals) and all(is_address_refusal(r.code, r.message) for r in refusals.values())
     return PermanentDeliveryError(f"all recipients refused: {detail}", code=code, address_refused=address)
