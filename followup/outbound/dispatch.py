@@ -57,6 +57,8 @@ from followup.outbound.emails.reminder import email_kind
 from followup.outbound.outbox import (
     assign_message_ids,
     claim,
+    contact_recipients,
+    defer_outside_window,
     due_clause,
     hold,
     plan_recipient_retry,
@@ -67,6 +69,7 @@ from followup.outbound.outbox import (
     renew,
     renew_all,
     resend_message,
+    window_opens,
 )
 from followup.outbound.relay_limits import room, take
 from followup.outbound.relay_quota import RelayQuota
@@ -207,6 +210,11 @@ class Dispatcher:
                 )
                 if not rows:
                     break
+                rows = await asyncio.to_thread(
+                    defer_outside_window, self.engine, rows, self.worker_id, now, self.window
+                )
+                if not rows:
+                    continue
                 await self._send_batch(rows, now, result)
                 if self.halted is not None:
                     break
@@ -287,6 +295,10 @@ class Dispatcher:
             next_id = max((r.id or 0 for r in due), default=0) + 1
             for offset, values in enumerate(new):
                 due.append(Notification(**{**values, "id": next_id + offset}))
+            # As a tick would, leave for later what reaches a focal point outside their working hours.
+            recipients = contact_recipients(self.engine, {r.contact_id for r in due if r.contact_id is not None})
+            closed = window_opens(due, recipients, now, self.window)
+            due = [r for r in due if r.id not in closed]
             due.sort(key=lambda r: (as_utc(r.scheduled_at), r.id or 0))
             cache = RowCache(session)
             cache.preload_contacts([r.contact_id for r in due if r.contact_id is not None])

@@ -375,6 +375,68 @@ def hold(engine: Engine, worker_id: str, now: datetime, reason: str = "") -> int
     return len(handed)
 
 
+#: Kinds that reach a focal point on the planner's schedule, inside their local working hours.
+WINDOWED_KINDS = frozenset(REMINDER_KINDS) | {"meeting_round"}
+
+
+def window_opens(
+    rows: Sequence[Notification], recipients: Mapping[int, Recipient], now: datetime, window: SendWindow
+) -> dict[int, datetime]:
+    """For each row (by id) whose recipient's window is closed at ``now``: when it next opens."""
+    closed: dict[int, datetime] = {}
+    for row in rows:
+        if row.kind not in WINDOWED_KINDS or row.contact_id is None or row.id is None:
+            continue
+        recipient = recipients.get(row.contact_id)
+        if recipient is None:
+            continue
+        opens = next_window_start(now, recipient, window)
+        if opens > now:
+            closed[row.id] = opens
+    return closed
+
+
+def defer_outside_window(
+    engine: Engine, rows: Sequence[Notification], worker_id: str, now: datetime, window: SendWindow
+) -> list[Notification]:
+    """Put back, for the recipient's next window, claimed rows whose window is closed at ``now``; return the rest.
+
+    The planner schedules every reminder inside the recipient's working hours,
+    but a row can still be claimed later than planned: the relay's quota held
+    it, the daemon was down, a retry's backoff ran past the window. A focal
+    point then gets it at the start of their next working day rather than at
+    night. No attempt is counted and the Message-ID is kept. Acknowledgements
+    and the secretariat's digest are not held back: they answer or report now.
+    """
+    now = as_utc(now)
+    contacts = {r.contact_id for r in rows if r.kind in WINDOWED_KINDS and r.contact_id is not None}
+    if not contacts:
+        return list(rows)
+    n = NOTIFICATION
+    deferred: set[int] = set()
+    with engine.begin() as conn:
+        closed = window_opens(rows, _recipients(conn, contacts), now, window)
+        events = []
+        by_id = {r.id: r for r in rows}
+        for row_id, opens in closed.items():
+            changed = conn.execute(
+                sa.update(n)
+                .where(n.c.id == row_id, n.c.state == "sending", n.c.lease_owner == worker_id)
+                .values(state="planned", scheduled_at=opens, lease_owner="", lease_until=None)
+                .returning(n.c.id)
+            ).all()
+            if changed:
+                deferred.add(row_id)
+                details = {"until": opens.isoformat(), "reason": "outside the recipient's send window"}
+                assignment_id = by_id[row_id].assignment_id
+                events.append(
+                    _event(now, ACTOR, "notification_deferred", assignment_id, "notification", row_id, details)
+                )
+        if events:
+            conn.execute(sa.insert(EVENT), events)
+    return [r for r in rows if r.id not in deferred]
+
+
 @dataclass(frozen=True)
 class Held:
     """Emails waiting for the relay's quota or a throttling pause (the digest says so)."""

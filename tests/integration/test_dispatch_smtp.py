@@ -121,3 +121,28 @@ async def test_contact_name_with_crlf_cannot_add_a_header(tmp_path: Path, smtp_s
     assert b"\r\nBcc:" not in head
     assert b"\nX-Injected:" not in head
     await mailer.close()
+
+
+async def test_a_reminder_claimed_after_hours_waits_for_the_next_window(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    """A reminder that could not go in the day (the relay was down) does not go out at night."""
+    settings, engine = setup(tmp_path, smtp_server.port)
+    await smtp_server.stop()
+    mailer = Mailer.create(engine, settings)
+    assert (await tick(mailer, NOW)).retrying == 1
+    await smtp_server.start()
+    night = NOW + timedelta(hours=10)  # 01:00 on Tuesday in Tegucigalpa
+    assert (await tick(mailer, night, dry_run=True)).messages == []  # the dry run says what a tick does
+    assert (await tick(mailer, night)).sent == 0
+    assert smtp_server.handler.messages == []
+    with Session(engine) as s:
+        row = s.exec(select(Notification)).one()
+        deferred = s.exec(select(Event).where(Event.action == "notification_deferred")).one()
+    opens = datetime(2026, 8, 4, 15, 0, tzinfo=UTC)  # Tuesday 09:00 in Tegucigalpa
+    assert (row.state, row.attempts, row.scheduled_at.replace(tzinfo=UTC)) == ("planned", 1, opens)
+    assert deferred.details["until"] == opens.isoformat()
+    assert (await tick(mailer, opens)).sent == 1
+    [received] = smtp_server.handler.messages
+    assert email.message_from_bytes(received.data)["Message-ID"] == row.message_id
+    await mailer.close()
