@@ -113,6 +113,11 @@ class SmtpSettings(_Section):
     max_attempts: int = Field(default=21, ge=1, le=100)
     retry_base_seconds: float = Field(default=60.0, gt=0)
     retry_max_seconds: float = Field(default=6 * 3600.0, gt=0)
+    #: An email whose SMTP transaction was under way this many times when the sending process
+    #: died (kill -9, out of memory, a crash) is given up as the likely cause (``failed``, in the
+    #: digest; ``followup outbox retry --failed`` tries it again), so it cannot crash the daemon
+    #: in a loop. Clean stops and temporary failures do not count.
+    max_interrupted_sends: int = Field(default=5, ge=1)
     #: Circuit breaker: after this many consecutive failures to connect to the relay ...
     breaker_failures: int = Field(default=3, ge=1)
     #: ... stop trying it for this long (emails fail fast as temporary failures and are retried).
@@ -146,6 +151,11 @@ class ScheduleSettings(_Section):
     meeting_round_kinds: tuple[str, ...] = ("rcgm",)
     send_window_start: time = time(9, 0)
     send_window_end: time = time(17, 0)
+    #: The recipients' working week (their public holidays are skipped too); e.g. ``["sun", "mon",
+    #: "tue", "wed", "thu"]`` where the week runs Sunday to Thursday.
+    working_days: tuple[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], ...] = Field(
+        default=("mon", "tue", "wed", "thu", "fri"), min_length=1
+    )
     #: Reminder policy used by commitments that do not name one.
     default_policy: str = "default"
     #: TOML file with named reminder policies; empty means the bundled one.
@@ -370,7 +380,7 @@ def _split_lists(data: dict[str, Any]) -> dict[str, Any]:
     """Environment strings for tuple fields arrive as "21,7"; split them."""
     sched = data.get("schedule")
     if isinstance(sched, dict):
-        for key in ("meeting_round_days", "meeting_round_kinds"):
+        for key in ("meeting_round_days", "meeting_round_kinds", "working_days"):
             if isinstance(sched.get(key), str):
                 sched[key] = [p.strip() for p in sched[key].split(",") if p.strip()]
     web = data.get("web")

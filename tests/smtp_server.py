@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import subprocess
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -78,6 +79,8 @@ class RecordingHandler:
     delay: float = 0.0
     #: Called with each message as it is stored (from the server's loop).
     on_message: Callable[[Received], None] | None = None
+    #: Called with each RCPT TO address before it is answered (from the server's loop).
+    on_rcpt: Callable[[str], None] | None = None
     #: RSET commands received.
     resets: int = 0
     #: Transactions currently inside DATA, and the most seen at once.
@@ -109,6 +112,8 @@ class RecordingHandler:
     async def handle_RCPT(
         self, server: SMTPProtocol, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
+        if self.on_rcpt is not None:
+            self.on_rcpt(address)
         reply = self.rcpt_replies.get(address)
         if reply is not None:
             return reply
@@ -280,6 +285,21 @@ class ThreadedSink:
     @property
     def count(self) -> int:
         return len(self.handler.messages)
+
+    def wait_until(
+        self, condition: Callable[[], bool], timeout: float, *, exited: subprocess.Popen[bytes] | None = None
+    ) -> bool:
+        """Wait until ``condition`` holds (checked at each arrival), or ``exited`` ends; False unless it holds."""
+        if exited is not None:
+            threading.Thread(target=self._notify_on_exit, args=(exited,), name="watch-exit", daemon=True).start()
+        with self._condition:
+            self._condition.wait_for(lambda: condition() or (exited is not None and exited.poll() is not None), timeout)
+            return condition()
+
+    def _notify_on_exit(self, proc: subprocess.Popen[bytes]) -> None:
+        proc.wait()
+        with self._condition:
+            self._condition.notify_all()
 
     def wait_for(self, count: int, timeout: float) -> bool:
         """Wait until ``count`` messages have arrived; False when ``timeout`` ran out first."""

@@ -32,6 +32,13 @@ What holds through crashes, restarts and several daemons:
   row. Either way the tick stops: what it holds goes back in line with no
   attempt counted, keeping its place (oldest due first), marked as held
   for the digest, and goes out when the quota allows.
+* An email claimed when its recipient's window is closed (held, retried,
+  or the daemon was down) goes back for the start of their next window.
+* A process that dies mid-send leaves its rows counted as ``interrupted``
+  (:func:`followup.outbound.outbox.renew`); such rows are sent with no other
+  transaction in flight, so a later death counts against the email at fault
+  only, and one interrupted ``smtp.max_interrupted_sends`` times is failed
+  instead of crashing the daemon in a loop.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ import contextlib
 import logging
 import os
 import socket
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -69,6 +77,7 @@ from followup.outbound.outbox import (
     renew,
     renew_all,
     resend_message,
+    sends_ended,
     window_opens,
 )
 from followup.outbound.relay_limits import room, take
@@ -121,6 +130,9 @@ class Outgoing:
     kind: str
     message: ComposedMessage
     summary: str
+    #: A sending process died during an earlier try of these rows: send with no other transaction
+    #: in flight, so that only the email at fault is counted if it happens again.
+    alone: bool = False
 
 
 class Dispatcher:
@@ -155,6 +167,7 @@ class Dispatcher:
         #: At most this many SMTP transactions at once; the lease is checked inside the slot,
         #: right before the transaction, so waiting for a slot cannot outlast it.
         self._slots = asyncio.Semaphore(settings.smtp.max_connections)
+        self._alone = asyncio.Lock()
         self._stopping = False
         #: The relay's quotas and throttling pause, shared with every daemon through the database.
         self.quota = RelayQuota.from_settings(engine, settings)
@@ -164,6 +177,10 @@ class Dispatcher:
         self._strikes = 0
         #: Render in this language instead of the reader's (``followup preview --language``).
         self.language_override: str | None = None
+        #: Rows whose SMTP transaction ended (sent, refused, held, cancelled) since the last
+        #: :func:`renew`: their "interrupted" count is taken back with the next write, so only a
+        #: process that dies mid-send leaves one behind.
+        self._ended: list[int] = []
 
     @property
     def stopping(self) -> bool:
@@ -207,6 +224,7 @@ class Dispatcher:
                     self.lease_seconds,
                     at=self.lease_clock.now(),
                     max_attempts=self.settings.smtp.max_attempts,
+                    max_interrupted=self.settings.smtp.max_interrupted_sends,
                 )
                 if not rows:
                     break
@@ -221,9 +239,11 @@ class Dispatcher:
         except BaseException:
             # Cancelled (the daemon's stop timeout ran out) or broken: hand back what we hold.
             heartbeat.cancel()
+            self._settle_ended()
             self._release()
             raise
         heartbeat.cancel()
+        await asyncio.to_thread(self._settle_ended)
         with contextlib.suppress(asyncio.CancelledError):
             await heartbeat
         halted = self.halted
@@ -249,6 +269,10 @@ class Dispatcher:
         if space == 0:
             self._halt = take(state, self.quota.limits, at, 1).reason or "the relay's quota"
         return space
+
+    def _settle_ended(self) -> None:
+        ended, self._ended = self._ended, []
+        sends_ended(self.engine, ended)
 
     def _release(self) -> None:
         released = release(self.engine, self.worker_id)
@@ -396,13 +420,15 @@ class Dispatcher:
 
     async def _deliver(self, item: Outgoing, now: datetime, result: TickResult, sent: _SentLedger) -> None:
         msg = item.message
-        async with self._slots:
+        async with self._slot(alone=item.alone):
             if self._stopping or self._halt is not None:
                 return  # released (or held) with the rest of the batch
+            ended, self._ended = self._ended, []
             held = await asyncio.to_thread(
-                renew, self.engine, item.ids, self.worker_id, self.lease_clock.now(), self.lease_seconds
+                renew, self.engine, item.ids, self.worker_id, self.lease_clock.now(), self.lease_seconds, ended=ended
             )
             if not held:
+                self._ended.extend(item.ids)  # those still ours were counted: this transaction never begins
                 result.lost_lease += 1
                 log.warning(
                     "not sending %s %s: its lease lapsed and another worker took the rows over",
@@ -411,20 +437,24 @@ class Dispatcher:
                     extra={"event": "outbox.lease_lost", "kind": item.kind},
                 )
                 return
-            if self.quota.limits.any:
-                share = await asyncio.to_thread(self.quota.acquire, self.lease_clock.now(), len(msg.recipients))
-                if not share.granted:
-                    self._halt = self._halt or share.reason
-                    result.held += 1
-                    return  # held with the rest of the batch
             try:
-                refused = await self.transport.send(msg.sender, msg.recipients, msg.data)
-            except DeliveryError as exc:
-                refused = None
-                failure = exc
-                if exc.throttled:
-                    # Before the slot is free: no other transaction of this tick may start now.
-                    self._halt = self._halt or f"the relay asked us to slow down ({exc})"
+                if self.quota.limits.any:
+                    share = await asyncio.to_thread(self.quota.acquire, self.lease_clock.now(), len(msg.recipients))
+                    if not share.granted:
+                        self._halt = self._halt or share.reason
+                        result.held += 1
+                        return  # held with the rest of the batch
+                try:
+                    refused = await self.transport.send(msg.sender, msg.recipients, msg.data)
+                except DeliveryError as exc:
+                    refused = None
+                    failure = exc
+                    if exc.throttled:
+                        # Before the slot is free: no other transaction of this tick may start now.
+                        self._halt = self._halt or f"the relay asked us to slow down ({exc})"
+            finally:
+                # Alive to see it end, whichever way: not an interrupted send.
+                self._ended.extend(item.ids)
         if refused is None and failure.throttled:
             result.held += 1
             await self._throttled(failure)
@@ -462,6 +492,24 @@ class Dispatcher:
             f" (refused: {', '.join(refused)})" if refused else "",
             extra={"event": "mail.sent", "kind": item.kind, "message_id": msg.message_id},
         )
+
+    @contextlib.asynccontextmanager
+    async def _slot(self, *, alone: bool) -> AsyncIterator[None]:
+        """One of the pool's SMTP slots; ``alone``: all of them, so no other transaction runs meanwhile."""
+        if not alone:
+            async with self._slots:
+                yield
+            return
+        taken = 0
+        try:
+            async with self._alone:  # one at a time gathers every slot: two half-gathered would wait forever
+                for _ in range(self.settings.smtp.max_connections):
+                    await self._slots.acquire()
+                    taken += 1
+            yield
+        finally:
+            for _ in range(taken):
+                self._slots.release()
 
     async def _throttled(self, error: DeliveryError) -> None:
         """The relay asked us to slow down: pause it for every daemon and stop this tick's sending."""
@@ -548,7 +596,7 @@ class Dispatcher:
         )
         refs = " ".join(f"#{a}" for a in draft.assignment_ids)
         summary = f"{draft.kind} to {', '.join(message.recipients)}" + (f" ({refs})" if refs else "")
-        return Outgoing(group.ids, draft.kind, message, summary)
+        return Outgoing(group.ids, draft.kind, message, summary, alone=any(r.interrupted for r in group.rows))
 
 
 def _resend_outgoing(row: Notification) -> Outgoing:
@@ -556,7 +604,8 @@ def _resend_outgoing(row: Notification) -> Outgoing:
     message = resend_message(row)
     assert message is not None
     assert row.id is not None
-    return Outgoing([row.id], row.kind, message, f"{row.kind} to {', '.join(message.recipients)} (resent)")
+    summary = f"{row.kind} to {', '.join(message.recipients)} (resent)"
+    return Outgoing([row.id], row.kind, message, summary, alone=row.interrupted > 0)
 
 
 def describe_group(group: DeliveryGroup) -> str:

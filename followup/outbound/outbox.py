@@ -20,6 +20,12 @@ stalled, another took the rows) never sends them.
 ``attempts`` counts delivery attempts: a result recorded by
 :func:`record_sent` or :func:`record_failure`. A claim is not an attempt and
 neither is a crash, and a row whose attempts are used up is never claimed.
+A crash is counted apart, in ``interrupted``: :func:`renew` adds one as a
+row's SMTP transaction begins and takes it back once the transaction's end
+is known, so what is left after a process died is the rows it was sending.
+A row left that way ``max_interrupted`` times is given up at the next claim
+(:func:`give_up_interrupted`): an email that kills its sender every time
+(a crash in a library, memory exhausted) must not crash the daemon forever.
 
 The Message-ID is assigned once, the first time a row's email is built, and
 stored before the SMTP transaction; every later build of that row (a resend
@@ -85,12 +91,15 @@ def claim(
     *,
     at: datetime | None = None,
     max_attempts: int | None = None,
+    max_interrupted: int | None = None,
 ) -> list[Notification]:
     """Lease up to ``limit`` due rows to ``worker_id`` and return them, oldest first.
 
     ``now`` decides what is due; ``at`` (the real time of this claim, default
     ``now``) starts the lease and decides whose lease has lapsed. Rows with
-    ``max_attempts`` delivery attempts behind them are left alone.
+    ``max_attempts`` delivery attempts behind them are left alone; with
+    ``max_interrupted``, lapsed rows whose sending was cut that often are
+    failed instead of claimed (:func:`give_up_interrupted`).
 
     Rows of the same contact that are also due come along even past
     ``limit``, so one contact's notices for the day go out as one email rather
@@ -107,6 +116,8 @@ def claim(
     due = due_clause(now, at, max_attempts)
     kind_filter = n.c.kind.in_(tuple(kinds)) if kinds is not None else sa.true()
     with engine.begin() as conn:
+        if max_interrupted is not None:
+            give_up_interrupted(conn, at, max_interrupted)
         first = sa.select(n.c.id).where(due, kind_filter).order_by(n.c.scheduled_at, n.c.id).limit(limit)
         claimed = _lease(conn, first, due, lease)
         contacts = sorted(
@@ -144,7 +155,15 @@ def _lease(
     return list(conn.execute(stmt).all())
 
 
-def renew(engine: Engine, ids: Sequence[int], worker_id: str, at: datetime, lease_seconds: float) -> bool:
+def renew(
+    engine: Engine,
+    ids: Sequence[int],
+    worker_id: str,
+    at: datetime,
+    lease_seconds: float,
+    *,
+    ended: Sequence[int] = (),
+) -> bool:
     """Extend ``worker_id``'s lease on ``ids`` from the real time ``at``; False when any is no longer its own.
 
     Called right before each SMTP transaction: only the worker that still
@@ -154,6 +173,10 @@ def renew(engine: Engine, ids: Sequence[int], worker_id: str, at: datetime, leas
     worker claimed after our lease lapsed carry its name and are never sent
     by us. The database serialises this UPDATE with the other worker's claim,
     so exactly one of the two wins.
+
+    The rows' SMTP transaction begins now: each counts one more ``interrupted``
+    until its end is known; ``ended`` are rows whose transactions ended since
+    this worker's last call (their count is taken back in the same commit).
     """
     at = as_utc(at)
     n = NOTIFICATION
@@ -161,10 +184,50 @@ def renew(engine: Engine, ids: Sequence[int], worker_id: str, at: datetime, leas
         changed = conn.execute(
             sa.update(n)
             .where(n.c.id.in_(ids), n.c.state == "sending", n.c.lease_owner == worker_id)
-            .values(lease_until=at + timedelta(seconds=lease_seconds))
+            .values(lease_until=at + timedelta(seconds=lease_seconds), interrupted=n.c.interrupted + 1)
             .returning(n.c.id)
         ).all()
+        _take_back(conn, ended)
     return len(changed) == len(set(ids))
+
+
+def sends_ended(engine: Engine, ids: Sequence[int]) -> None:
+    """The SMTP transactions of ``ids`` ended (however): take back what :func:`renew` counted."""
+    if ids:
+        with engine.begin() as conn:
+            _take_back(conn, ids)
+
+
+def _take_back(conn: Connection, ids: Sequence[int]) -> None:
+    n = NOTIFICATION
+    for start in range(0, len(ids), _IDS_PER_UPDATE):
+        chunk = list(ids[start : start + _IDS_PER_UPDATE])
+        conn.execute(sa.update(n).where(n.c.id.in_(chunk), n.c.interrupted > 0).values(interrupted=n.c.interrupted - 1))
+
+
+def give_up_interrupted(conn: Connection, at: datetime, max_interrupted: int) -> list[int]:
+    """Fail the lapsed rows whose sending a dying process left ``max_interrupted`` times; return their ids."""
+    n = NOTIFICATION
+    error = (
+        f"sending this email was interrupted {max_interrupted} times by the sending process stopping "
+        "(killed or crashed): given up as the likely cause; `followup outbox retry --failed` tries again"
+    )
+    given_up = conn.execute(
+        sa.update(n)
+        .where(n.c.state == "sending", n.c.lease_until <= at, n.c.interrupted >= max_interrupted)
+        .values(state="failed", lease_owner="", lease_until=None, next_attempt_at=None, last_error=error)
+        .returning(n.c.id, n.c.assignment_id, n.c.interrupted)
+    ).all()
+    if given_up:
+        conn.execute(
+            sa.insert(EVENT),
+            [
+                _event(at, ACTOR, "notification_failed", row.assignment_id, "notification", row.id,
+                       {"error": error, "interrupted": row.interrupted, "permanent": False})
+                for row in given_up
+            ],
+        )  # fmt: skip
+    return [row.id for row in given_up]
 
 
 def renew_all(engine: Engine, worker_id: str, at: datetime, lease_seconds: float) -> int:
@@ -220,6 +283,7 @@ def record_sent(engine: Engine, ids: Sequence[int], now: datetime) -> int:
             .values(
                 state="sent",
                 sent_at=as_utc(now),
+                interrupted=0,
                 attempts=n.c.attempts + 1,
                 lease_owner="",
                 lease_until=None,
@@ -304,7 +368,13 @@ def record_failure(
                 sa.update(n)
                 .where(n.c.id == row.id)
                 .values(
-                    last_error=error, lease_owner="", lease_until=None, attempts=attempts, held_since=None, **values
+                    last_error=error,
+                    lease_owner="",
+                    lease_until=None,
+                    attempts=attempts,
+                    held_since=None,
+                    interrupted=0,
+                    **values,
                 )
             )
             events.append(_event(now, actor, action, row.assignment_id, "notification", row.id, details))
@@ -594,7 +664,7 @@ def requeue(
         for row in rows:
             values: dict[str, Any] = {"scheduled_at": now, "next_attempt_at": None}
             if row.state == "failed":
-                values |= {"state": "planned", "attempts": 0}
+                values |= {"state": "planned", "attempts": 0, "interrupted": 0}
                 outcome.failed.append(row.id)
             else:
                 outcome.retrying.append(row.id)

@@ -33,6 +33,8 @@ from followup.errors import ConfigError
 from followup.settings import ScheduleSettings
 
 WEEKDAYS = frozenset(range(5))
+#: ``schedule.working_days`` names, Monday = 0 as in :meth:`datetime.date.weekday`.
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 #: A step never moves further than this; past it (a misconfigured calendar) it keeps its day.
 MAX_SHIFT_DAYS = 14
 
@@ -67,7 +69,8 @@ class SendWindow:
 
     @classmethod
     def from_settings(cls, schedule: ScheduleSettings) -> SendWindow:
-        return cls(start=schedule.send_window_start, end=schedule.send_window_end)
+        days = frozenset(DAY_NAMES.index(day) for day in schedule.working_days)
+        return cls(start=schedule.send_window_start, end=schedule.send_window_end, working_days=days)
 
 
 @dataclass(frozen=True)

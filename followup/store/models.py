@@ -236,6 +236,9 @@ class Notification(SQLModel, table=True):
     state: str = Field(default="planned", max_length=16)
     message_id: str | None = Field(default=None, index=True, max_length=255)
     attempts: int = 0
+    #: SMTP transactions begun for this row whose end was never seen: the sending process died
+    #: mid-send. Too many and the row is given up as a likely cause of the crashes.
+    interrupted: int = 0
     last_error: str = ""
     next_attempt_at: datetime | None = _ts()
     lease_owner: str = Field(default="", max_length=64)

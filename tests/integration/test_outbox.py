@@ -17,6 +17,9 @@ from followup.outbound.outbox import (
     record_failure,
     record_sent,
     release,
+    renew,
+    requeue,
+    sends_ended,
 )
 from followup.schedule.sendwindow import Recipient, SendWindow
 from followup.store.db import make_engine, session_scope
@@ -131,6 +134,29 @@ def test_an_expired_lease_can_be_claimed_again(engine: Engine) -> None:
     assert again.lease_owner == "w2"
     assert again.attempts == 0  # a crash is not a delivery attempt
     assert again.message_id == "<n1@rcm.example.org>"  # a resend reuses the Message-ID
+
+
+def test_an_email_its_sender_keeps_dying_on_is_given_up_not_claimed_forever(engine: Engine) -> None:
+    """Each claim whose SMTP transaction began and never ended (the process died) counts; the fifth fails it."""
+    [c1] = make_contacts(engine, 1)
+    [poison, healthy] = add_rows(engine, [(c1, NOW, "reminder"), (None, NOW, "digest")])
+    at = NOW
+    for death in range(5):
+        claimed = ids_of(claim(engine, NOW, f"w{death}", 10, LEASE, at=at, max_interrupted=5))
+        assert poison in claimed
+        assert renew(engine, [poison], f"w{death}", at, LEASE)  # its SMTP transaction begins ...
+        assert renew(engine, [healthy], f"w{death}", at, LEASE)  # ... and so does the other's,
+        sends_ended(engine, [healthy])  # which ends; then the process dies mid-send of the first
+        at += timedelta(seconds=LEASE + 1)
+    assert (get(engine, poison).interrupted, get(engine, healthy).interrupted) == (5, 0)
+    assert ids_of(claim(engine, NOW, "w5", 10, LEASE, at=at, max_interrupted=5)) == [healthy]
+    given_up = get(engine, poison)
+    assert (given_up.state, given_up.attempts) == ("failed", 0)
+    assert "interrupted 5 times" in given_up.last_error
+    assert "notification_failed" in actions(engine)
+    # The secretariat may try it again: a fresh count.
+    assert requeue(engine, at, failed=True).failed == [poison]
+    assert get(engine, poison).interrupted == 0
 
 
 def test_message_id_then_sent(engine: Engine) -> None:

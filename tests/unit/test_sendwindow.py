@@ -194,3 +194,11 @@ def test_next_window_start_is_the_first_open_instant(now: datetime, recipient: R
     if start > now:
         assert start.astimezone(ZoneInfo(recipient.zone)).time() == WINDOW.start
         assert not in_window(now, recipient, WINDOW)
+
+
+def test_a_sunday_to_thursday_week_from_settings() -> None:
+    week = ScheduleSettings(working_days=("sun", "mon", "tue", "wed", "thu"))
+    window = SendWindow.from_settings(week)
+    assert window.working_days == frozenset({6, 0, 1, 2, 3})
+    friday = utc(2026, 3, 13, 15, 0)  # 11:00 in Toronto, a Friday: no mail until Sunday's window
+    assert next_window_start(friday, Recipient("America/Toronto"), window) == utc(2026, 3, 15, 13, 0)

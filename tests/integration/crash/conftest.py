@@ -136,6 +136,11 @@ def followup_cli(crash_db: CrashDb, sink: ThreadedSink, tmp_path: Path) -> Follo
         "FOLLOWUP_SCHEDULE__LEASE_SECONDS": "2",
         "FOLLOWUP_SCHEDULE__TICK_SECONDS": "5",
         "FOLLOWUP_LOG__LEVEL": "INFO",
+        # `run` plans and sends on the real clock: a window open all day, every day, so that these
+        # tests of crashes and stops do not depend on the hour or weekday CI runs at.
+        "FOLLOWUP_SCHEDULE__SEND_WINDOW_START": "00:00:00",
+        "FOLLOWUP_SCHEDULE__SEND_WINDOW_END": "23:59:59",
+        "FOLLOWUP_SCHEDULE__WORKING_DAYS": "mon,tue,wed,thu,fri,sat,sun",
     }
     return Followup(tmp_path, env)
 
