@@ -9,13 +9,13 @@ from sqlmodel import Session, col, select
 
 from followup.cli.checks import require_party
 from followup.cli.context import app, now_option
-from followup.cli.output import LAYOUTS, emit_matrix, emit_rows, format_option, working
+from followup.cli.output import LAYOUTS, emit_matrix_stream, emit_rows, format_option, working
 from followup.clock import local_date
 from followup.outbound.signing import signing_key
 from followup.schedule.loading import apply_dataset
 from followup.store.datafile import parse_files
 from followup.store.models import Commitment, CommitmentOwner, Contact, Meeting, Party
-from followup.store.queries import status_matrix
+from followup.store.queries import open_matrix
 from followup.store.status import rule_text
 
 
@@ -102,7 +102,8 @@ def status(fmt: str, country: str | None, by: str, now_text: str | None) -> None
     if country:
         with Session(engine) as session:
             country = require_party(session, country)
-    emit_matrix(status_matrix(engine, today, country=country), fmt, by)
+    with open_matrix(engine, today, country=country) as stream:
+        emit_matrix_stream(stream, fmt, by)
 
 
 @click.command()
