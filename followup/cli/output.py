@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
+from json.encoder import encode_basestring
 from typing import Any, TextIO
 
 import click
@@ -201,7 +202,8 @@ def write_matrix_json(stream: MatrixStream, out: TextIO) -> None:
 
 
 def _js(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    """``json.dumps(value, ensure_ascii=False)`` for a string, without building an encoder each time."""
+    return encode_basestring(value)
 
 
 def _jn(value: int | None) -> str:
