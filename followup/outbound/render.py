@@ -180,6 +180,15 @@ class MeetingRoundContext:
     has_attachment: bool = False
     #: A calendar file of the meeting and of the deadlines listed still ahead is attached.
     has_calendar: bool = False
+    #: Owners with items missing (``open_by_party`` lists the first ones by code; None: all are listed).
+    open_owners_total: int | None = None
+    #: The attached matrix is large and comes zipped.
+    attachment_zipped: bool = False
+
+    @property
+    def more_owners(self) -> int:
+        """Owners with missing items that ``open_by_party`` does not list."""
+        return 0 if self.open_owners_total is None else max(0, self.open_owners_total - len(self.open_by_party))
 
     @property
     def for_secretariat(self) -> bool:

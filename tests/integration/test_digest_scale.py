@@ -16,12 +16,14 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
+from followup.cli.output import write_matrix_csv
 from followup.outbound.compose import Composer, Mailbox
-from followup.outbound.emails import build_email
+from followup.outbound.emails import build_email, meeting_round
 from followup.outbound.emails.base import BuildContext
 from followup.outbound.emails.digest import MAX_EMAIL_BYTES, item_lines
 from followup.outbound.emails.lookup import RowCache
@@ -30,6 +32,7 @@ from followup.schedule.reminder_rules import DeliveryGroup
 from followup.settings import Settings
 from followup.store.db import make_engine, migrate
 from followup.store.models import Notification
+from followup.store.queries import open_matrix, status_matrix
 
 NOW = datetime(2026, 8, 24, 14, 0, tzinfo=UTC)
 TODAY = NOW.date()
@@ -152,4 +155,38 @@ def test_full_item_list_is_every_open_item(tmp_path: Path) -> None:
     assert len(lines) - 1 == expected
     [first] = csv.reader([lines[1].decode()])
     assert date.fromisoformat(first[5]) < TODAY
+    engine.dispose()
+
+
+def test_secretariat_round_on_the_big_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counts from the streamed matrix, a few missing items per owner, the whole matrix attached (zipped)."""
+    engine = _engine(tmp_path)
+    with engine.begin() as conn:
+        conn.execute(_tables()["meeting"].insert(), [{
+            "id": "rcgm-next", "kind": "rcgm", "title_en": "RCGM", "title_es": "GRCM",
+            "start_date": TODAY + timedelta(days=7), "end_date": TODAY + timedelta(days=8), "place": "San Salvador"}
+        ])  # fmt: skip
+    monkeypatch.setattr(meeting_round, "ZIP_ABOVE_BYTES", 100_000)
+    row = Notification(id=1, dedupe_key="round", kind="meeting_round", recipient=SETTINGS.secretariat.email,
+                       scheduled_at=NOW, payload={"meeting_id": "rcgm-next", "days": 7, "party_code": ""})  # fmt: skip
+    with Session(engine) as session:
+        context = BuildContext(engine, SETTINGS, Renderer(), RowCache(session))
+        draft = build_email(context, DeliveryGroup(None, SETTINGS.secretariat.email, TODAY, (row,), (row,)), NOW)
+    assert draft is not None
+    [attachment] = draft.attachments
+    assert attachment.filename == "status-rcgm-next.zip"
+    with zipfile.ZipFile(io.BytesIO(attachment.data)) as archive:
+        attached = list(csv.reader(io.StringIO(archive.read("status-rcgm-next.csv").decode("utf-8-sig"))))
+    matrix = status_matrix(engine, TODAY)
+    out = io.StringIO()
+    with open_matrix(engine, TODAY) as stream:
+        write_matrix_csv(stream, out)
+    assert attached == list(csv.reader(io.StringIO(out.getvalue())))
+    counts = matrix.counts()
+    text = draft.rendered.text
+    assert f"Parties:      {OWNERS}" in text and f"Commitments:  {COMMITMENTS}" in text
+    assert f"(of which {counts['overdue']} overdue)" in text
+    assert f"... and {OWNERS - meeting_round.ROUND_OWNERS} more parties with items missing" in text
+    assert text.count("(the oldest 5 are listed)") == meeting_round.ROUND_OWNERS
+    assert "attached as a CSV file (zipped)" in text
     engine.dispose()

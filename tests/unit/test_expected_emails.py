@@ -119,6 +119,9 @@ def cases(kind: str, language: str) -> dict[str, Context]:
             "secretariat": MeetingRoundContext("", "", meeting, 7, [], sec, summary=summary,
                                                open_by_party=[PartyItems("Honduras", [late, soon])],
                                                has_attachment=True),
+            "summarised": MeetingRoundContext("", "", meeting, 7, [], sec, summary=summary,
+                                              open_by_party=[PartyItems("Honduras", [late, soon], total=9)],
+                                              has_attachment=True, open_owners_total=12, attachment_zipped=True),
         }  # fmt: skip
     if kind == "digest":
         start, end = date(2026, 7, 27), date(2026, 8, 3)
