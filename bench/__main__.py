@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench import ingest, send, startup, tick, web
+from bench import ingest, report, send, startup, tick, web
 from bench.common import Figure, Outcome
 from bench.sink import PostfixSink
 
@@ -57,6 +57,10 @@ def _web(options: Options, log: Callable[[str], None]) -> Outcome:
     return web.run(sizes.large, sizes.due, sizes.parties, options.repeats or (5 if options.quick else 40), log)
 
 
+def _report(options: Options, log: Callable[[str], None]) -> Outcome:
+    return report.run(10_000 if options.quick else 1_000_000, options.repeats or (1 if options.quick else 5), log)
+
+
 def _startup(options: Options, log: Callable[[str], None]) -> Outcome:
     return startup.run(options.repeats or (5 if options.quick else 30), log)
 
@@ -71,6 +75,13 @@ BENCHMARKS: dict[str, Benchmark] = {
         "ingest",
         f"msg/s: replies ingested from an mbox vs a bare message_from_bytes (target >= {ingest.TARGET_RATIO:.0%})",
         _ingest,
+    ),
+    "report": Benchmark(
+        "report",
+        f"followup status and digest on 1M assignments, 200 owners (targets: whole JSON <= "
+        f"{report.STATUS_SECONDS:g} s and {report.STATUS_PEAK_MB} MB, one owner <= {report.OWNER_SECONDS:g} s, "
+        f"digest <= {report.DIGEST_SECONDS:g} s and < {report.DIGEST_BYTES // 1000} KB)",
+        _report,
     ),
     "send": Benchmark(
         "send",
