@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -12,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from json.encoder import encode_basestring
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 import click
 from rich import box
@@ -156,9 +157,11 @@ def write_matrix_json(stream: MatrixStream, out: TextIO) -> None:
     runs in Python and would take most of the time on a million cells.
     """
     counts: dict[str, int] = {}
-    keys = {code: json.dumps(code, ensure_ascii=False) for code, _ in stream.owners}
-    tails: dict[tuple[str, date | None], str] = {}
-    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+    #: Each owner's cell opening, up to its assignment id.
+    keys = {code: f'        {_js(code)}: {{\n          "assignment_id": ' for code, _ in stream.owners}
+    #: state -> due date -> the cell's lines after its id (see :func:`_cell_tail`).
+    tails: dict[str, dict[date | None, str]] = {}
+    with tempfile.TemporaryFile("w+b") as spool:
         write = spool.write
         separator = "    {\n"
         for row in stream.rows:
@@ -171,16 +174,17 @@ def write_matrix_json(stream: MatrixStream, out: TextIO) -> None:
             for owner, cell in row.cells.items():
                 code = cell[0]
                 counts[code] = counts.get(code, 0) + 1
-                tail = tails.get((cell[3], cell[4]))
+                by_due = tails.get(cell[3])
+                if by_due is None:
+                    by_due = tails[cell[3]] = {}
+                tail = by_due.get(cell[4])
                 if tail is None:
-                    tail = tails[(cell[3], cell[4])] = _cell_tail(cell)
-                cells.append(
-                    f'        {keys[owner]}: {{\n          "assignment_id": {_jn(cell[2])},\n'
-                    f"{tail}{cell[6]}\n        }}"
-                )
+                    tail = by_due[cell[4]] = _cell_tail(cell)
+                aid = cell[2]
+                cells.append(f"{keys[owner]}{'null' if aid is None else aid},\n{tail}{cell[6]}\n        }}")
             parts.append(",\n".join(cells))
             parts.append("\n      }\n    }")
-            write("".join(parts))
+            write("".join(parts).encode("utf-8"))
             separator = ",\n    {\n"
         head = json.dumps(
             {
@@ -197,8 +201,35 @@ def write_matrix_json(stream: MatrixStream, out: TextIO) -> None:
             return
         out.write(head.removesuffix("[]\n}") + "[\n")
         spool.seek(0)
-        shutil.copyfileobj(spool, out, 1 << 20)
+        _copy(spool, out)
         out.write("\n  ]\n}\n")
+
+
+def _copy(source: BinaryIO, out: TextIO) -> None:
+    """The spooled rows to ``out``: by the kernel when ``out`` is a file or pipe, else through Python."""
+    out.flush()
+    target = getattr(out, "buffer", None)
+    try:
+        fd = out.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        fd = -1
+    if fd >= 0:
+        offset, size = 0, os.fstat(source.fileno()).st_size
+        try:
+            while offset < size:
+                sent = os.sendfile(fd, source.fileno(), offset, size - offset)
+                if not sent:
+                    break
+                offset += sent
+            return
+        except OSError:
+            source.seek(offset)
+    if target is not None:
+        shutil.copyfileobj(source, target, 1 << 20)
+        target.flush()
+    else:
+        while chunk := source.read(1 << 20):
+            out.write(chunk.decode("utf-8"))
 
 
 def _js(value: str) -> str:

@@ -106,8 +106,11 @@ def _matrix_rows(
     country: str | None,
 ) -> Iterator[Row]:  # fmt: skip
     rank = {code: i for i, (code, _name) in enumerate(owners)}
+    # Rows come by owner code within a commitment; when the column order is the code order too (SQLite
+    # compares codes as Python does), a commitment's cells need no sorting.
+    presorted = conn.dialect.name == "sqlite" and [code for code, _ in owners] == sorted(rank)
     maker = CellMaker(today)
-    kind = maker.kind
+    kind, known = maker.kind, maker.kinds.get
     make_cell = tuple.__new__  # Cell's own __new__ is a Python function; this is the same tuple, made in C
     replies = _stream_reply_counts(conn, country)
     reply = next(replies, None)
@@ -119,12 +122,14 @@ def _matrix_rows(
         shown = titles.get(commitment_id)
         if shown is None:  # an inactive commitment: filtered here, a join would cost a lookup per row
             continue
-        if len(picks) > 1:
+        if not presorted and len(picks) > 1:
             picks.sort(key=lambda r: rank[r[2]])
         cells: dict[str, Cell] = {}
         for aid, _cid, party, _occurrence, state, due in picks:
-            code, label, day, days = kind(state, due)
-            cells[party] = make_cell(Cell, (code, label, aid, state, day, days, counts.get(aid, 0) if counts else 0))
+            found = known((state, due)) or kind(state, due)
+            cells[party] = make_cell(
+                Cell, (found[0], found[1], aid, state, found[2], found[3], counts.get(aid, 0) if counts else 0)
+            )
         yield Row(commitment_id, shown[0], shown[1], cells)
 
 

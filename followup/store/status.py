@@ -90,15 +90,16 @@ class CellMaker:
 
     def __init__(self, today: date) -> None:
         self.today = today
-        self._kinds: dict[tuple[str, object], tuple[str, str, date, int | None]] = {}
+        #: (state, raw due date) -> what :meth:`kind` says; read directly in the matrix's inner loop.
+        self.kinds: dict[tuple[str, object], tuple[str, str, date, int | None]] = {}
 
     def kind(self, state: str, due: Any) -> tuple[str, str, date, int | None]:
         """(code, label, due date, days) for a state and a raw due date."""
-        found = self._kinds.get((state, due))
+        found = self.kinds.get((state, due))
         if found is None:
             day = due if isinstance(due, date) else date.fromisoformat(str(due))
             code, label, days = cell_kind(state, day, self.today)
-            found = self._kinds[(state, due)] = (code, label, day, days)
+            found = self.kinds[(state, due)] = (code, label, day, days)
         return found
 
     def cell(self, assignment_id: int, state: str, due: object, replies: int = 0) -> Cell:
