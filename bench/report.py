@@ -96,7 +96,7 @@ def run(size: int, repeats: int, log: Log, *, cache_dir: Path = CACHE_DIR) -> Ou
         }
         out = workdir / "out"
         _followup(["status", "--format", "json", "--country", OWNER, "--now", now], env, out)  # warm the page cache
-        whole = [_followup(["status", "--format", "json", "--now", now], env, out) for _ in range(max(1, repeats // 3))]
+        whole = [_followup(["status", "--format", "json", "--now", now], env, out) for _ in range((repeats + 1) // 2)]
         log(f"report: status --format json: {median([r.seconds for r in whole]):.2f} s, "
             f"{max(r.peak_mb for r in whole):.0f} MB peak, {whole[0].output_bytes / 1e6:.0f} MB of JSON")  # fmt: skip
         owner_json = [
