@@ -172,7 +172,7 @@ def collect_digest(engine: Engine, settings: Settings, now: datetime, language: 
         upcoming_total=upcoming_total,
         owners_total=len(owners),
         commitments_total=commitments_total,
-        overdue_owners_total=len(late) if per_owner else len(by_party),
+        overdue_owners_total=len(late),
         submissions_total=submissions_total,
         failures_total=len(failures),
         unmatched_total=int(unmatched_total),
