@@ -13,17 +13,20 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from json.encoder import encode_basestring
-from typing import Any, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 import click
-from rich import box
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from followup.cli.context import AppContext
 from followup.store.queries import MatrixStream
 from followup.store.status import SOON_DAYS, Cell, Matrix, Row
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+# rich is imported where a table is drawn: JSON and CSV output, the common case in scripts and for one
+# owner, do without its import time.
 
 FORMATS = ("table", "csv", "json")
 format_option = click.option(
@@ -43,6 +46,8 @@ CELL_STYLES = {
 
 def console() -> Console:
     """A console that colours only when stdout is a terminal."""
+    from rich.console import Console
+
     return Console(highlight=False, soft_wrap=False)
 
 
@@ -60,6 +65,7 @@ def progress(app_context: AppContext, description: str) -> Iterator[Callable[[in
     if app_context.quiet or not _stderr_is_terminal():
         yield lambda n: None
         return
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     columns = (
@@ -80,6 +86,8 @@ def working(app_context: AppContext, description: str) -> Iterator[None]:
     if app_context.quiet or not _stderr_is_terminal():
         yield
         return
+    from rich.console import Console
+
     with Console(stderr=True).status(description):
         yield
 
@@ -94,6 +102,8 @@ def emit_rows(fmt: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], t
         writer.writerows(rows)
         click.echo(buf.getvalue(), nl=False)
     else:
+        from rich.table import Table
+
         table = Table(title=title or None, show_lines=False)
         for col in columns:
             table.add_column(col)
@@ -322,6 +332,8 @@ def _open_due(cells: Iterable[Cell]) -> date:
 
 
 def _cell_text(cell: Cell | None) -> str:
+    from rich.markup import escape
+
     if cell is None:
         return ""
     text = f"{cell.label}\n#{cell.assignment_id}" + (f" ✉{cell.replies}" if cell.replies else "")
@@ -339,6 +351,9 @@ def _by_owner(matrix: Matrix) -> dict[str, list[tuple[Row, Cell]]]:
 
 def _commitment_table(matrix: Matrix) -> Table:
     """Commitments x owners, the commitment due soonest first."""
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table(title=f"Status on {matrix.today.isoformat()}", show_lines=True)
     table.add_column("commitment", overflow="fold", max_width=40)
     for code, _name in matrix.owners:
@@ -355,6 +370,10 @@ def _owner_table(matrix: Matrix) -> Table:
     One line per (owner, commitment) reads at any width, however many
     commitments and owners there are.
     """
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
     by_owner = _by_owner(matrix)
     names = dict(matrix.owners)
     table = Table(title=f"Status on {matrix.today.isoformat()}, by owner", box=box.SIMPLE_HEAD)
@@ -382,6 +401,10 @@ def _owner_table(matrix: Matrix) -> Table:
 
 def _summary_table(today: date, summary: OwnerSummary, width: int) -> Table:
     """One row per owner: how many items stand where, and the next one due."""
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table(title=f"Status on {today.isoformat()}: one row per owner", box=box.SIMPLE_HEAD)
     names = OwnerSummary.BUCKETS
     table.add_column("owner", no_wrap=True, min_width=6)

@@ -60,7 +60,11 @@ def open_matrix(engine: Engine, today: date, *, country: str | None = None) -> I
     """
     with engine.connect() as conn:
         owners = _matrix_owners(conn, country)
-        titles = {c.id: (c.title_en, rule_text(c)) for c in conn.execute(sa.select(*RULE_COLUMNS).where(_ACTIVE)).all()}
+        shown = sa.select(*RULE_COLUMNS).where(_ACTIVE)
+        if country:  # only that owner's commitments: one owner's matrix costs that owner's rows
+            mine = sa.select(col(Assignment.commitment_id)).where(col(Assignment.party_code) == country)
+            shown = shown.where(col(Commitment.id).in_(mine))
+        titles = {c.id: (c.title_en, rule_text(c)) for c in conn.execute(shown).all()}
         yield MatrixStream(today, owners, _matrix_rows(conn, today, owners, titles, country))
 
 
