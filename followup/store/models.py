@@ -216,6 +216,8 @@ class InboundMessage(SQLModel, table=True):
     """A received email, kept raw for audit, with what we made of it."""
 
     __tablename__ = "inbound_message"
+    #: Replies waiting in triage, oldest first (the digest and ``followup replies``), without reading them all.
+    __table_args__ = (sa.Index("ix_inbound_message_triage", "triage", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     message_id: str | None = Field(default=None, index=True, max_length=998)

@@ -160,16 +160,31 @@ def _stream_reply_counts(conn: Connection, country: str | None) -> Iterator[tupl
     The same filter as :func:`_stream_assignments`, so every commitment
     here also comes there and the two streams merge on equality alone
     (no Python comparison that could disagree with the database's collation).
+    One owner: from its assignments to their matches. The whole matrix:
+    from the matches (grouped first, so the database does not walk every
+    assignment looking for them) to their assignments.
     """
-    stmt = (
-        sa.select(col(Assignment.commitment_id), col(InboundMatch.assignment_id), func.count())
-        .select_from(InboundMatch)
-        .join(Assignment, col(Assignment.id) == col(InboundMatch.assignment_id))
-        .group_by(col(Assignment.commitment_id), col(InboundMatch.assignment_id))
-        .order_by(col(Assignment.commitment_id))
-    )
     if country:
-        stmt = stmt.where(col(Assignment.party_code) == country)
+        stmt = (
+            sa.select(col(Assignment.commitment_id), col(InboundMatch.assignment_id), func.count())
+            .select_from(Assignment)
+            .join(InboundMatch, col(InboundMatch.assignment_id) == col(Assignment.id))
+            .where(col(Assignment.party_code) == country)
+            .group_by(col(Assignment.commitment_id), col(InboundMatch.assignment_id))
+            .order_by(col(Assignment.commitment_id))
+        )
+    else:
+        replied = (
+            sa.select(col(InboundMatch.assignment_id).label("aid"), func.count().label("n"))
+            .group_by(col(InboundMatch.assignment_id))
+            .subquery()
+        )
+        stmt = (
+            sa.select(col(Assignment.commitment_id), replied.c.aid, replied.c.n)
+            .select_from(replied)
+            .join(Assignment, col(Assignment.id) == replied.c.aid)
+            .order_by(col(Assignment.commitment_id))
+        )
     return cast("Iterator[tuple[str, int, int]]", _driver_rows(conn, stmt))
 
 
