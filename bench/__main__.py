@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench import ingest, send, startup, tick, web
+from bench import ingest, report, send, startup, tick, web
 from bench.common import Figure, Outcome
 from bench.sink import PostfixSink
 
@@ -68,6 +68,10 @@ def _web(options: Options, log: Callable[[str], None]) -> Outcome:
     return web.run(sizes.large, sizes.due, sizes.parties, options.repeats or (5 if options.quick else 40), log)
 
 
+def _report(options: Options, log: Callable[[str], None]) -> Outcome:
+    return report.run(10_000 if options.quick else 1_000_000, options.repeats or (1 if options.quick else 5), log)
+
+
 def _startup(options: Options, log: Callable[[str], None]) -> Outcome:
     return startup.run(options.repeats or (5 if options.quick else 30), log)
 
@@ -89,6 +93,13 @@ BENCHMARKS: dict[str, Benchmark] = {
         f"msg/s to a relay answering in {send.RELAY_LATENCY * 1000:.0f} ms at pool sizes "
         f"{' and '.join(map(str, send.POOLS))}; 5,000 emails under a {send.QUOTA_PER_MINUTE}/min quota",
         _relay,
+    ),
+    "report": Benchmark(
+        "report",
+        f"followup status and digest on 1M assignments, 200 owners (targets: whole JSON <= "
+        f"{report.STATUS_SECONDS:g} s and {report.STATUS_PEAK_MB} MB, one owner <= {report.OWNER_SECONDS:g} s, "
+        f"digest <= {report.DIGEST_SECONDS:g} s and < {report.DIGEST_BYTES // 1000} KB)",
+        _report,
     ),
     "send": Benchmark(
         "send",

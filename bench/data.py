@@ -49,6 +49,8 @@ DUE = TODAY + timedelta(days=14)
 DATA_VERSION = 1
 #: Parties (each with one focal point) in the tick databases.
 TICK_PARTIES = 1000
+#: Owners in the status and digest databases: 200 owners x 5,000 commitments make 1M assignments.
+REPORT_PARTIES = 200
 CACHE_DIR = Path(__file__).resolve().parent.parent / "var" / "bench"
 ROWS_PER_STATEMENT = 50_000
 ROWS_PER_TRANSACTION = 200_000
@@ -128,6 +130,16 @@ def tick_db(
     if log:
         log(f"built {path.name} in {time.perf_counter() - started:.1f} s")
     return path
+
+
+def report_db(size: int, *, cache_dir: Path = CACHE_DIR, log: Log | None = None) -> Path:
+    """The status and digest database: ``size`` assignments over :data:`REPORT_PARTIES` owners.
+
+    The tick database's shape (years of resolved, overdue and future items)
+    with fewer, wider owners: 200 owners x 5,000 commitments at 1M, the
+    shape that made the digest's single ``IN`` list overflow SQLite.
+    """
+    return tick_db(size, REPORT_PARTIES, parties=REPORT_PARTIES, cache_dir=cache_dir, log=log)
 
 
 def build_tick_db(path: Path, size: int, due: int, parties: int = TICK_PARTIES, *, spread: bool = False) -> Path:

@@ -184,6 +184,9 @@ class DigestSettings(_Section):
     #: Send the weekly digest even when there is nothing to report.
     send_when_empty: bool = False
     upcoming_days: int = Field(default=14, ge=1, le=90)
+    #: Overdue items listed one by one for each of the most overdue owners (the oldest first); the
+    #: attachment lists every item. 0: counts only.
+    items_per_owner: int = Field(default=5, ge=0, le=50)
 
 
 #: Kinds of upload accepted by default (see :mod:`followup.inbound.sniff`).

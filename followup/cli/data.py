@@ -1,4 +1,4 @@
-"""The data: ``load``, ``demo``, ``status`` and the listings (``commitments``, ``contacts``, ``meetings``)."""
+"""The data: ``load``, ``demo`` and the listings (``commitments``, ``contacts``, ``meetings``)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,12 @@ from sqlmodel import Session, col, select
 
 from followup.cli.checks import require_party
 from followup.cli.context import app, now_option
-from followup.cli.output import LAYOUTS, emit_matrix, emit_rows, format_option, working
+from followup.cli.output import emit_rows, format_option, working
 from followup.clock import local_date
 from followup.outbound.signing import signing_key
 from followup.schedule.loading import apply_dataset
 from followup.store.datafile import parse_files
 from followup.store.models import Commitment, CommitmentOwner, Contact, Meeting, Party
-from followup.store.queries import status_matrix
 from followup.store.status import rule_text
 
 
@@ -77,36 +76,6 @@ def demo(today: object, if_empty: bool, now_text: str | None) -> None:
 
 @click.command()
 @format_option
-@click.option("--country", help="Only this owner code (e.g. HN).")
-@click.option(
-    "--by",
-    type=click.Choice(LAYOUTS),
-    default="auto",
-    show_default=True,
-    help="Table layout: one row per commitment (the matrix), per owner (transposed), or a summary per owner; "
-    "auto picks the matrix when it fits the terminal, else the summary.",
-)
-@now_option
-def status(fmt: str, country: str | None, by: str, now_text: str | None) -> None:
-    """Show where each commitment stands, for each owner.
-
-    Cells: pending, due in N days, due today, overdue N days, submitted,
-    confirmed, waived, extended; each with its assignment id (#N). Rows come
-    sorted by due date. The summary gives each owner's counts (overdue, due
-    within 30 days, later, submitted, closed) and its next item due. CSV and
-    JSON always give the whole matrix.
-    """
-    a = app()
-    today = local_date(a.now(now_text), a.settings.secretariat.timezone)
-    engine = a.engine()
-    if country:
-        with Session(engine) as session:
-            country = require_party(session, country)
-    emit_matrix(status_matrix(engine, today, country=country), fmt, by)
-
-
-@click.command()
-@format_option
 def commitments(fmt: str) -> None:
     """List commitments with their owners and due rules."""
     with Session(app().engine()) as session:
@@ -159,4 +128,4 @@ def meetings(fmt: str) -> None:
     emit_rows(fmt, ["id", "kind", "title", "start", "end", "place"], rows, "Meetings")
 
 
-commands = [load, demo, status, commitments, contacts, meetings]
+commands = [load, demo, commitments, contacts, meetings]

@@ -21,7 +21,7 @@ from followup.clock import as_utc, local_date
 from followup.daemon.services import Mailer, send_digest, tick
 from followup.errors import DeliveryError, NotFoundError, UsageError
 from followup.outbound.dispatch import Dispatcher, Outgoing
-from followup.outbound.emails.digest import collect_digest
+from followup.outbound.emails.digest import collect_digest, digest_email, item_lines
 from followup.outbound.owner_calendar import deadlines_feed
 from followup.outbound.render import KINDS
 from followup.outbound.signing import signing_key
@@ -100,10 +100,20 @@ def _printing_sends(debug: bool) -> None:
 @click.option("--send", "send", is_flag=True, help="Send this week's digest to the secretariat (once per week).")
 @click.option("--preview", "preview", is_flag=True, help="Print the digest (the default).")
 @click.option("--html", "html_out", type=click.Path(path_type=Path), help="Also write the HTML version here.")
-def digest_command(now_text: str | None, send: bool, preview: bool, html_out: Path | None) -> None:
+@click.option(
+    "--csv",
+    "csv_out",
+    type=click.Path(path_type=Path),
+    help="Also write every open item it counts (overdue or due soon) to this CSV file, however many.",
+)
+def digest_command(
+    now_text: str | None, send: bool, preview: bool, html_out: Path | None, csv_out: Path | None
+) -> None:
     """The weekly digest: overdue by country, due soon, submissions, failures, replies to triage."""
     if send and preview:
         raise UsageError("choose --send or --preview, not both")
+    if send and csv_out is not None:
+        raise UsageError("--csv writes a file from the preview; it does not go with --send")
     a = app()
     engine = a.engine()
     now = a.now(now_text)
@@ -123,13 +133,25 @@ def digest_command(now_text: str | None, send: bool, preview: bool, html_out: Pa
         return
     from followup.outbound.render import renderer_for
 
-    context = collect_digest(engine, a.settings, now)
-    rendered = renderer_for(a.settings.mail.templates_dir).render("digest", a.settings.secretariat.language, context)
+    language = a.settings.secretariat.language
+    renderer = renderer_for(a.settings.mail.templates_dir)
+    found = digest_email(engine, a.settings, renderer, now, language)
+    rendered = found[0] if found else renderer.render("digest", language, collect_digest(engine, a.settings, now))
     click.echo(f"Subject: {rendered.subject}\n")
     click.echo(rendered.text)
     if html_out is not None:
         html_out.write_text(rendered.html, encoding="utf-8")
         click.echo(f"HTML written to {html_out}")
+    if csv_out is not None:
+        items = -1
+        try:
+            with csv_out.open("wb") as fh:
+                for line in item_lines(engine, a.settings, now, a.settings.secretariat.language):
+                    fh.write(line)
+                    items += 1
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {csv_out}: {exc.strerror or exc}") from None
+        click.echo(f"{items} {'item' if items == 1 else 'items'} written to {csv_out}")
 
 
 @click.command(name="preview")

@@ -82,7 +82,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "run",
         "Run the daemon: dispatch tick, occurrences, weekly digest and (with IMAP) the inbox poll.",
     ),
-    "status": ("data", "status", "Show where each commitment stands, for each owner."),
+    "status": ("status", "status", "Show where each commitment stands, for each owner."),
     "submitted": ("state", "submitted_command", "Record that an assignment was submitted (pending review)."),
     "tick": ("mail", "tick_command", "Plan and send everything due at that instant, then exit (for cron and tests)."),
     "user": ("web", "user_group", "Secretariat accounts for the web pages."),

@@ -5,20 +5,28 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
-from typing import Any
+from json.encoder import encode_basestring
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 import click
-from rich import box
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from followup.cli.context import AppContext
+from followup.store.queries import MatrixStream
 from followup.store.status import SOON_DAYS, Cell, Matrix, Row
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+# rich is imported where a table is drawn: JSON and CSV output, the common case in scripts and for one
+# owner, do without its import time.
 
 FORMATS = ("table", "csv", "json")
 format_option = click.option(
@@ -38,6 +46,8 @@ CELL_STYLES = {
 
 def console() -> Console:
     """A console that colours only when stdout is a terminal."""
+    from rich.console import Console
+
     return Console(highlight=False, soft_wrap=False)
 
 
@@ -55,6 +65,7 @@ def progress(app_context: AppContext, description: str) -> Iterator[Callable[[in
     if app_context.quiet or not _stderr_is_terminal():
         yield lambda n: None
         return
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     columns = (
@@ -75,6 +86,8 @@ def working(app_context: AppContext, description: str) -> Iterator[None]:
     if app_context.quiet or not _stderr_is_terminal():
         yield
         return
+    from rich.console import Console
+
     with Console(stderr=True).status(description):
         yield
 
@@ -89,6 +102,8 @@ def emit_rows(fmt: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], t
         writer.writerows(rows)
         click.echo(buf.getvalue(), nl=False)
     else:
+        from rich.table import Table
+
         table = Table(title=title or None, show_lines=False)
         for col in columns:
             table.add_column(col)
@@ -114,26 +129,136 @@ def matrix_json(matrix: Matrix) -> dict[str, Any]:
     }
 
 
-def emit_matrix(matrix: Matrix, fmt: str, by: str = "auto") -> None:
+def emit_matrix_stream(stream: MatrixStream, fmt: str, by: str = "auto") -> None:
+    """Write the matrix as its rows arrive: JSON and CSV in constant memory, the summary table too.
+
+    The matrix and transposed tables are laid out by rich, which needs
+    every cell first; they are only readable for a few owners anyway.
+    """
+    out = sys.stdout
     if fmt == "json":
-        click.echo(json.dumps(matrix_json(matrix), ensure_ascii=False, indent=2))
-        return
-    if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["commitment", "title", "due_rule", *[code for code, _ in matrix.owners]])
-        for row in matrix.rows:
-            writer.writerow(
-                [
-                    row.commitment_id,
-                    row.title,
-                    row.due_rule,
-                    *[row.cells[c].label if c in row.cells else "" for c, _ in matrix.owners],
-                ]
-            )
-        click.echo(buf.getvalue(), nl=False)
-        return
-    emit_status_table(matrix, by)
+        write_matrix_json(stream, out)
+    elif fmt == "csv":
+        write_matrix_csv(stream, out)
+    else:
+        emit_status_table(stream, by)
+    out.flush()
+
+
+def write_matrix_csv(stream: MatrixStream, out: TextIO) -> None:
+    """One line per commitment, one column per owner: the cell's label."""
+    writer = csv.writer(out, lineterminator="\n")
+    codes = [code for code, _ in stream.owners]
+    writer.writerow(["commitment", "title", "due_rule", *codes])
+    for row in stream.rows:
+        cells = row.cells
+        writer.writerow(
+            [row.commitment_id, row.title, row.due_rule, *[cells[c].label if c in cells else "" for c in codes]]
+        )
+
+
+def write_matrix_json(stream: MatrixStream, out: TextIO) -> None:
+    """``json.dumps(matrix_json(m), ensure_ascii=False, indent=2)`` and a newline, byte for byte, streamed.
+
+    The counts come before the rows in that document but are known only
+    after the last row, so the rows go to a temporary file as they come
+    and follow the head. Each cell is assembled from pieces computed once
+    per (state, due date) and per owner: ``json``'s own encoder, indented,
+    runs in Python and would take most of the time on a million cells.
+    """
+    counts: dict[str, int] = {}
+    #: Each owner's cell opening, up to its assignment id.
+    keys = {code: f'        {_js(code)}: {{\n          "assignment_id": ' for code, _ in stream.owners}
+    #: state -> due date -> the cell's lines after its id (see :func:`_cell_tail`).
+    tails: dict[str, dict[date | None, str]] = {}
+    with tempfile.TemporaryFile("w+b") as spool:
+        write = spool.write
+        separator = "    {\n"
+        for row in stream.rows:
+            parts = [
+                separator,
+                f'      "commitment_id": {_js(row.commitment_id)},\n      "title": {_js(row.title)},\n'
+                f'      "due_rule": {_js(row.due_rule)},\n      "cells": {{\n',
+            ]
+            cells = []
+            for owner, cell in row.cells.items():
+                code = cell[0]
+                counts[code] = counts.get(code, 0) + 1
+                by_due = tails.get(cell[3])
+                if by_due is None:
+                    by_due = tails[cell[3]] = {}
+                tail = by_due.get(cell[4])
+                if tail is None:
+                    tail = by_due[cell[4]] = _cell_tail(cell)
+                aid = cell[2]
+                cells.append(f"{keys[owner]}{'null' if aid is None else aid},\n{tail}{cell[6]}\n        }}")
+            parts.append(",\n".join(cells))
+            parts.append("\n      }\n    }")
+            write("".join(parts).encode("utf-8"))
+            separator = ",\n    {\n"
+        head = json.dumps(
+            {
+                "today": stream.today.isoformat(),
+                "owners": [{"code": code, "name": name} for code, name in stream.owners],
+                "counts": counts,
+                "rows": [],
+            },
+            ensure_ascii=False,
+            indent=2,
+        )
+        if separator == "    {\n":  # no rows
+            out.write(head + "\n")
+            return
+        out.write(head.removesuffix("[]\n}") + "[\n")
+        spool.seek(0)
+        _copy(spool, out)
+        out.write("\n  ]\n}\n")
+
+
+def _copy(source: BinaryIO, out: TextIO) -> None:
+    """The spooled rows to ``out``: by the kernel when ``out`` is a file or pipe, else through Python."""
+    out.flush()
+    target = getattr(out, "buffer", None)
+    try:
+        fd = out.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        fd = -1
+    if fd >= 0:
+        offset, size = 0, os.fstat(source.fileno()).st_size
+        try:
+            while offset < size:
+                sent = os.sendfile(fd, source.fileno(), offset, size - offset)
+                if not sent:
+                    break
+                offset += sent
+            return
+        except OSError:
+            source.seek(offset)
+    if target is not None:
+        shutil.copyfileobj(source, target, 1 << 20)
+        target.flush()
+    else:
+        while chunk := source.read(1 << 20):
+            out.write(chunk.decode("utf-8"))
+
+
+def _js(value: str) -> str:
+    """``json.dumps(value, ensure_ascii=False)`` for a string, without building an encoder each time."""
+    return encode_basestring(value)
+
+
+def _jn(value: int | None) -> str:
+    return "null" if value is None else str(value)
+
+
+def _cell_tail(cell: Cell) -> str:
+    """A cell's lines after its id and before its reply count: the same for every cell of one (state, due date)."""
+    due = _js(cell.due_date.isoformat()) if cell.due_date else "null"
+    return (
+        f'          "code": {_js(cell.code)},\n          "state": {_js(cell.state)},\n'
+        f'          "label": {_js(cell.label)},\n          "due_date": {due},\n'
+        f'          "days": {_jn(cell.days)},\n          "replies": '
+    )
 
 
 #: ``status --by``: the matrix (one row per commitment), each owner's items (transposed), or a summary per owner.
@@ -149,27 +274,56 @@ def fits(columns: int, width: int) -> bool:
     return LEAD_WIDTH + columns * CELL_WIDTH <= width
 
 
-def choose_layout(matrix: Matrix, by: str, width: int) -> str:
+def choose_layout(matrix: Matrix | MatrixStream, by: str, width: int) -> str:
     """``auto``: the matrix when it fits the width, else the summary (one row per owner)."""
     if by != "auto":
         return by
     return "commitment" if fits(len(matrix.owners), width) else "summary"
 
 
-def emit_status_table(matrix: Matrix, by: str) -> None:
+def emit_status_table(stream: MatrixStream, by: str) -> None:
     out = console()
-    layout = choose_layout(matrix, by, out.width)
-    if layout == "commitment":
-        out.print(_commitment_table(matrix))
-    elif layout == "owner":
-        out.print(_owner_table(matrix))
+    layout = choose_layout(stream, by, out.width)
+    if layout == "summary":
+        summary = OwnerSummary(stream.owners)
+        for row in stream.rows:
+            summary.add(row)
+        out.print(_summary_table(stream.today, summary, out.width))
+        counts = summary.counts
     else:
-        out.print(_summary_table(matrix, out.width))
-    counts = matrix.counts()
+        matrix = Matrix(stream.today, stream.owners, list(stream.rows))
+        out.print(_commitment_table(matrix) if layout == "commitment" else _owner_table(matrix))
+        counts = matrix.counts()
     out.print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no assignments")
-    if layout == "summary" and matrix.owners:
+    if layout == "summary" and stream.owners:
         out.print(f"[dim]soon: due within {SOON_DAYS} days; closed: confirmed or waived.[/]")
         out.print("[dim]Every item: --by owner; the whole matrix: --by commitment (wide) or --format csv.[/]")
+
+
+class OwnerSummary:
+    """Each owner's counts and next item due, added up row by row: the summary table without the matrix."""
+
+    BUCKETS = ("overdue", "soon", "later", "submitted", "closed")
+
+    def __init__(self, owners: Sequence[tuple[str, str]]) -> None:
+        self.counts: dict[str, int] = {}
+        self.tallies: dict[str, dict[str, int]] = {code: dict.fromkeys(self.BUCKETS, 0) for code, _ in owners}
+        #: Per owner: the earliest open item as (due date, assignment id, title, cell).
+        self.next_due: dict[str, tuple[date, int, str, Cell]] = {}
+
+    def add(self, row: Row) -> None:
+        for code, cell in row.cells.items():
+            self.counts[cell.code] = self.counts.get(cell.code, 0) + 1
+            self.tallies.setdefault(code, dict.fromkeys(self.BUCKETS, 0))[_bucket(cell)] += 1
+            if cell.days is not None and cell.due_date is not None:
+                key = (cell.due_date, cell.assignment_id or 0, row.title, cell)
+                if code not in self.next_due or key[:2] < self.next_due[code][:2]:
+                    self.next_due[code] = key
+
+    def order(self) -> list[str]:
+        """Owners, the one with the earliest open item first (the others in column order)."""
+        far = (date.max, 0, "", None)
+        return sorted(self.tallies, key=lambda c: self.next_due.get(c, far)[0])
 
 
 def _open_due(cells: Iterable[Cell]) -> date:
@@ -178,6 +332,8 @@ def _open_due(cells: Iterable[Cell]) -> date:
 
 
 def _cell_text(cell: Cell | None) -> str:
+    from rich.markup import escape
+
     if cell is None:
         return ""
     text = f"{cell.label}\n#{cell.assignment_id}" + (f" ✉{cell.replies}" if cell.replies else "")
@@ -195,6 +351,9 @@ def _by_owner(matrix: Matrix) -> dict[str, list[tuple[Row, Cell]]]:
 
 def _commitment_table(matrix: Matrix) -> Table:
     """Commitments x owners, the commitment due soonest first."""
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table(title=f"Status on {matrix.today.isoformat()}", show_lines=True)
     table.add_column("commitment", overflow="fold", max_width=40)
     for code, _name in matrix.owners:
@@ -211,6 +370,10 @@ def _owner_table(matrix: Matrix) -> Table:
     One line per (owner, commitment) reads at any width, however many
     commitments and owners there are.
     """
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
     by_owner = _by_owner(matrix)
     names = dict(matrix.owners)
     table = Table(title=f"Status on {matrix.today.isoformat()}, by owner", box=box.SIMPLE_HEAD)
@@ -236,30 +399,29 @@ def _owner_table(matrix: Matrix) -> Table:
     return table
 
 
-def _summary_table(matrix: Matrix, width: int) -> Table:
+def _summary_table(today: date, summary: OwnerSummary, width: int) -> Table:
     """One row per owner: how many items stand where, and the next one due."""
-    table = Table(title=f"Status on {matrix.today.isoformat()}: one row per owner", box=box.SIMPLE_HEAD)
-    names = ("overdue", "soon", "later", "submitted", "closed")
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=f"Status on {today.isoformat()}: one row per owner", box=box.SIMPLE_HEAD)
+    names = OwnerSummary.BUCKETS
     table.add_column("owner", no_wrap=True, min_width=6)
     for name in names:
         table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
     table.add_column("next due", no_wrap=True, overflow="ellipsis")
     # Each column and its padding (2), the owner (6), the date and id (16): what is left is for the title.
     room = max(10, width - sum(len(n) + 2 for n in names) - 8 - 16 - 5)
-    by_owner = _by_owner(matrix)
-    for code in sorted(by_owner, key=lambda c: _open_due(cell for _, cell in by_owner[c])):
-        tally = dict.fromkeys(("overdue", "soon", "later", "submitted", "closed"), 0)
-        for _, cell in by_owner[code]:
-            tally[_bucket(cell)] += 1
-        open_items = [(r, c) for r, c in by_owner[code] if c.days is not None and c.due_date is not None]
+    for code in summary.order():
+        tally = summary.tallies[code]
         next_due = ""
-        if open_items:
-            row, cell = min(open_items, key=lambda rc: (rc[1].due_date or date.max, rc[1].assignment_id or 0))
-            assert cell.due_date is not None
+        if code in summary.next_due:
+            due, assignment_id, title, cell = summary.next_due[code]
             style = CELL_STYLES.get(cell.code, "")
-            when = f"[{style}]{cell.due_date.isoformat()}[/]" if style else cell.due_date.isoformat()
-            title = row.title if len(row.title) <= room else row.title[: room - 1].rstrip() + "…"
-            next_due = f"{when} #{cell.assignment_id} {escape(title)}"
+            when = f"[{style}]{due.isoformat()}[/]" if style else due.isoformat()
+            title = title if len(title) <= room else title[: room - 1].rstrip() + "…"
+            next_due = f"{when} #{assignment_id} {escape(title)}"
         counts = [
             f"[bold red]{tally['overdue']}[/]" if tally["overdue"] else "0",
             str(tally["soon"]),

@@ -108,6 +108,13 @@ class PartyItems:
 
     party_name: str
     items: Sequence[ItemView]
+    #: How many items the owner has in all, when ``items`` shows only the oldest few (0: all are shown).
+    total: int = 0
+
+    @property
+    def more(self) -> int:
+        """Items of this owner not listed."""
+        return max(0, self.total - len(self.items))
 
 
 @dataclass(frozen=True)
@@ -190,6 +197,16 @@ class MeetingRoundContext:
     def owner_text(self) -> str:
         return self.owner_in_text or self.owner_name
 
+    #: Owners with items missing (``open_by_party`` lists the first ones by code; None: all are listed).
+    open_owners_total: int | None = None
+    #: The attached matrix is large and comes zipped.
+    attachment_zipped: bool = False
+
+    @property
+    def more_owners(self) -> int:
+        """Owners with missing items that ``open_by_party`` does not list."""
+        return 0 if self.open_owners_total is None else max(0, self.open_owners_total - len(self.open_by_party))
+
     @property
     def for_secretariat(self) -> bool:
         return self.summary is not None
@@ -240,6 +257,17 @@ class OwnerRow:
 
 
 @dataclass(frozen=True)
+class CommitmentRow:
+    """The digest's count per commitment: how many owners are late with it."""
+
+    title: str
+    overdue: int
+    due_soon: int
+    #: Owners with an open item of it.
+    owners: int
+
+
+@dataclass(frozen=True)
 class AwayView:
     """A focal point whose out-of-office reply pauses their reminders."""
 
@@ -261,7 +289,13 @@ class RelayWaitView:
 
 @dataclass(frozen=True)
 class DigestContext:
-    """The weekly digest to the secretariat."""
+    """The weekly digest to the secretariat.
+
+    Every list is bounded, so the email stays small whatever the size of
+    the database: each ``*_total`` says how many there are in all when a
+    list shows only the first ones (None: the list is complete), and the
+    attachment lists every open item.
+    """
 
     secretariat: SecretariatView
     period_start: date
@@ -278,10 +312,50 @@ class DigestContext:
     unreachable: Sequence[str] = ()
     #: Emails waiting for the relay's quota; None when none waits.
     waiting_for_relay: RelayWaitView | None = None
+    commitments: Sequence[CommitmentRow] = ()
+    overdue_total: int | None = None
+    upcoming_total: int | None = None
+    owners_total: int | None = None
+    commitments_total: int | None = None
+    #: Owners with overdue items (``overdue_by_party`` lists the most overdue ones).
+    overdue_owners_total: int | None = None
+    submissions_total: int | None = None
+    failures_total: int | None = None
+    unmatched_total: int | None = None
+    #: How many items ``overdue_by_party`` shows per owner (the oldest ones).
+    items_per_owner: int = 0
+    #: The attached list of items: its file name ("" when none), how many items it lists and how many there are.
+    attachment: str = ""
+    attachment_items: int = 0
+    items_total: int = 0
 
     @property
     def overdue_count(self) -> int:
-        return sum(len(group.items) for group in self.overdue_by_party)
+        if self.overdue_total is not None:
+            return self.overdue_total
+        return sum(group.total or len(group.items) for group in self.overdue_by_party)
+
+    @property
+    def upcoming_count(self) -> int:
+        return len(self.upcoming) if self.upcoming_total is None else self.upcoming_total
+
+    @property
+    def more(self) -> dict[str, int]:
+        """How many of each list are not shown: owners, commitments, overdue_owners, upcoming, submissions, ..."""
+        pairs = {
+            "owners": (self.owners_total, self.owners),
+            "commitments": (self.commitments_total, self.commitments),
+            "overdue_owners": (self.overdue_owners_total, self.overdue_by_party),
+            "upcoming": (self.upcoming_total, self.upcoming),
+            "submissions": (self.submissions_total, self.submissions),
+            "failures": (self.failures_total, self.failures),
+            "unmatched": (self.unmatched_total, self.unmatched),
+        }
+        return {name: max(0, total - len(shown)) if total is not None else 0 for name, (total, shown) in pairs.items()}
+
+    @property
+    def attachment_partial(self) -> bool:
+        return bool(self.attachment) and self.attachment_items < self.items_total
 
     @property
     def is_empty(self) -> bool:

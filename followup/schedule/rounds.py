@@ -110,24 +110,23 @@ def meeting_round_rows(engine: Engine, settings: Settings, now: datetime) -> lis
 
 def _owners_with_open_items(session: Session, by: date, now: datetime) -> dict[str, tuple[Party, list[Contact]]]:
     """Owners with open assignments due by ``by``, with the contacts to write to (not those out of office)."""
-    codes = set(
-        session.exec(
-            select(Assignment.party_code)
-            .join(Commitment, col(Commitment.id) == Assignment.commitment_id)
-            .where(col(Commitment.active), col(Assignment.state).in_(OPEN_STATES), Assignment.due_date <= by)
-            .distinct()
-        ).all()
+    # Owners as a subquery, not a list of codes: nothing here grows a statement with the data.
+    owners = (
+        select(Assignment.party_code)
+        .join(Commitment, col(Commitment.id) == Assignment.commitment_id)
+        .where(col(Commitment.active), col(Assignment.state).in_(OPEN_STATES), Assignment.due_date <= by)
+        .distinct()
     )
-    if not codes:
-        return {}
     contacts: dict[str, list[Contact]] = defaultdict(list)
     for c in session.exec(
-        select(Contact).where(col(Contact.party_code).in_(codes), col(Contact.active), Contact.address_state == "ok")
+        select(Contact).where(col(Contact.party_code).in_(owners), col(Contact.active), Contact.address_state == "ok")
     ).all():
         contacts[c.party_code].append(c)
+    if not contacts:
+        return {}
     away = out_of_office(session.connection(), [c for found in contacts.values() for c in found], as_utc(now))
     out: dict[str, tuple[Party, list[Contact]]] = {}
-    for party in session.exec(select(Party).where(col(Party.code).in_(codes), col(Party.active))).all():
+    for party in session.exec(select(Party).where(col(Party.code).in_(owners), col(Party.active))).all():
         found = [c for c in contacts.get(party.code, []) if c.id not in away]
         primaries = [c for c in found if c.role == "primary"] or [c for c in found if c.role == "alternate"]
         if primaries:

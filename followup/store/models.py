@@ -186,6 +186,8 @@ class Assignment(SQLModel, table=True):
         sa.Index("ix_assignment_state_due", "state", "due_date"),
         #: A party's open items (a reply that names none of them), without reading its resolved history.
         sa.Index("ix_assignment_party_state", "party_code", "state"),
+        #: The status matrix reads every assignment in this order with these columns: from the index alone.
+        sa.Index("ix_assignment_matrix", "commitment_id", "party_code", "occurrence", "state", "due_date"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -258,6 +260,8 @@ class InboundMessage(SQLModel, table=True):
     __table_args__ = (
         #: A sender's latest out-of-office reply, without reading their other mail or anyone else's.
         sa.Index("ix_inbound_message_sender_class_received", "sender_lower", "classification", "received_at"),
+        #: Replies waiting in triage, oldest first (the digest and ``followup replies``), without reading them all.
+        sa.Index("ix_inbound_message_triage", "triage", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -8,10 +8,10 @@ matters now: the earliest one still open, else the latest one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from followup.store.models import OPEN_STATES
 
@@ -19,8 +19,9 @@ from followup.store.models import OPEN_STATES
 SOON_DAYS = 30
 
 
-@dataclass(frozen=True)
-class Cell:
+class Cell(NamedTuple):
+    """One matrix cell. A named tuple: the whole matrix makes a million of them, and a tuple is cheap to make."""
+
     #: One of: pending, due_soon, due_today, overdue, submitted, confirmed, waived, extended.
     code: str
     label: str
@@ -58,19 +59,112 @@ class AssignmentView:
 
 def cell_for(view: AssignmentView, today: date) -> Cell:
     """What one assignment looks like on ``today``."""
-    days = (view.due_date - today).days
-    if view.state not in OPEN_STATES:
-        return Cell(view.state, view.state, view.id, view.state, view.due_date, None, view.replies)
-    prefix = "extended, " if view.state == "extended" else ""
-    if days < 0:
-        code, label = "overdue", f"{prefix}overdue {-days} day{'s' if days != -1 else ''}"
-    elif days == 0:
-        code, label = "due_today", f"{prefix}due today"
-    elif days <= SOON_DAYS:
-        code, label = "due_soon", f"{prefix}due in {days} day{'s' if days != 1 else ''}"
-    else:
-        code, label = ("extended", f"extended to {view.due_date.isoformat()}") if prefix else ("pending", "pending")
+    code, label, days = cell_kind(view.state, view.due_date, today)
     return Cell(code, label, view.id, view.state, view.due_date, days, view.replies)
+
+
+def cell_kind(state: str, due_date: date, today: date) -> tuple[str, str, int | None]:
+    """A cell's code, label and days left, which depend only on the state and the due date."""
+    days = (due_date - today).days
+    if state not in OPEN_STATES:
+        return state, state, None
+    prefix = "extended, " if state == "extended" else ""
+    if days < 0:
+        return "overdue", f"{prefix}overdue {-days} day{'s' if days != -1 else ''}", days
+    if days == 0:
+        return "due_today", f"{prefix}due today", days
+    if days <= SOON_DAYS:
+        return "due_soon", f"{prefix}due in {days} day{'s' if days != 1 else ''}", days
+    if prefix:
+        return "extended", f"extended to {due_date.isoformat()}", days
+    return "pending", "pending", days
+
+
+class CellMaker:
+    """:func:`cell_for` on raw column values, remembered per (state, due date).
+
+    A million assignments share a few thousand (state, due date) pairs, so
+    the whole matrix computes each label once. Due dates come as the driver
+    gives them: ISO text from SQLite, ``date`` from PostgreSQL.
+    """
+
+    def __init__(self, today: date) -> None:
+        self.today = today
+        #: (state, raw due date) -> what :meth:`kind` says; read directly in the matrix's inner loop.
+        self.kinds: dict[tuple[str, object], tuple[str, str, date, int | None]] = {}
+
+    def kind(self, state: str, due: Any) -> tuple[str, str, date, int | None]:
+        """(code, label, due date, days) for a state and a raw due date."""
+        found = self.kinds.get((state, due))
+        if found is None:
+            day = due if isinstance(due, date) else date.fromisoformat(str(due))
+            code, label, days = cell_kind(state, day, self.today)
+            found = self.kinds[(state, due)] = (code, label, day, days)
+        return found
+
+    def cell(self, assignment_id: int, state: str, due: object, replies: int = 0) -> Cell:
+        code, label, day, days = self.kind(state, due)
+        return Cell(code, label, assignment_id, state, day, days, replies)
+
+
+#: One assignment as the matrix query streams it: id, commitment, owner, occurrence, state, raw due date.
+RawAssignment = tuple[int, str, str, str, str, Any]
+
+
+def current_by_commitment(rows: Iterable[RawAssignment]) -> Iterator[tuple[str, list[RawAssignment]]]:
+    """Each commitment with the current occurrence of each of its owners (see :func:`current_occurrence`).
+
+    ``rows`` come ordered by (commitment, owner); any order within one pair.
+    One commitment's rows are held at a time, so memory does not grow with
+    the number of assignments. Raw due dates compare as dates do (ISO text
+    or ``date``), so no row is converted before it is chosen. The loop is
+    written for speed: it runs once per assignment.
+    """
+    commitment: str | None = None
+    party: str | None = None
+    picks: list[RawAssignment] = []
+    last: RawAssignment | None = None
+    more: list[RawAssignment] | None = None
+    for row in rows:
+        if row[2] == party and row[1] == commitment:
+            if more is None:
+                more = [last]  # type: ignore[list-item]
+            more.append(row)
+            continue
+        if last is not None:
+            picks.append(_current(more) if more else last)
+            more = None
+        last = row
+        party = row[2]
+        if row[1] != commitment:
+            if commitment is not None:
+                yield commitment, picks
+                picks = []
+            commitment = row[1]
+    if last is not None:
+        picks.append(_current(more) if more else last)
+    if commitment is not None:
+        yield commitment, picks
+
+
+def _current(group: list[RawAssignment]) -> RawAssignment:
+    open_rows = [r for r in group if r[4] in OPEN_STATES]
+    if open_rows:
+        return min(open_rows, key=lambda r: (r[5], r[3]))
+    return max(group, key=lambda r: (r[5], r[3]))
+
+
+class Tally:
+    """The matrix's counts per cell code, added up as rows stream past (same order as :meth:`Matrix.counts`)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def add(self, row: Row) -> Row:
+        counts = self.counts
+        for cell in row.cells.values():
+            counts[cell.code] = counts.get(cell.code, 0) + 1
+        return row
 
 
 def current_occurrence(views: Sequence[AssignmentView]) -> AssignmentView:

@@ -11,16 +11,16 @@ import csv
 import hmac
 import io
 import tempfile
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote, urlencode
 
 from sqlmodel import Session, col, select
 from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
 from followup.daemon.actions import extend, reopen, set_state
 from followup.daemon.triage import assign_message, dismiss_message
@@ -39,7 +39,7 @@ from followup.store.models import (
     Party,
 )
 from followup.store.queries import matrix_page as load_matrix_page
-from followup.store.queries import status_matrix
+from followup.store.queries import open_matrix
 from followup.store.status import AssignmentView, Matrix, Row, cell_for
 from followup.web.auth import CurrentUser, csrf_for, csrf_ok, current_user, login_redirect
 from followup.web.context import WebState, state_of
@@ -100,24 +100,93 @@ async def _action_form(request: Request, web: WebState, user: CurrentUser) -> Re
 
 def filtered_rows(matrix: Matrix, *, commitment: str, state: str, overdue: bool) -> list[Row]:
     """Rows (and cells) that pass the filters, sorted by their earliest due date."""
-    rows: list[Row] = []
-    for row in matrix.rows:
-        if commitment and row.commitment_id != commitment:
-            continue
-        cells = {
-            code: cell
-            for code, cell in row.cells.items()
-            if (not state or cell.code == state) and (not overdue or cell.code == "overdue")
-        }
-        if cells or not (state or overdue):
-            rows.append(Row(row.commitment_id, row.title, row.due_rule, cells))
-    far = date.max
+    rows = [
+        kept
+        for row in matrix.rows
+        if (kept := filtered_row(row, commitment=commitment, state=state, overdue=overdue)) is not None
+    ]
+    return sorted(rows, key=earliest_due)
 
-    def earliest(row: Row) -> tuple[date, str]:
-        dues = [c.due_date for c in row.cells.values() if c.due_date is not None]
-        return (min(dues) if dues else far, row.commitment_id)
 
-    return sorted(rows, key=earliest)
+def filtered_row(row: Row, *, commitment: str, state: str, overdue: bool) -> Row | None:
+    """The row with only the cells that pass the filters; None when it does not pass."""
+    if commitment and row.commitment_id != commitment:
+        return None
+    if not (state or overdue):
+        return row
+    cells = {
+        code: cell
+        for code, cell in row.cells.items()
+        if (not state or cell.code == state) and (not overdue or cell.code == "overdue")
+    }
+    return Row(row.commitment_id, row.title, row.due_rule, cells) if cells else None
+
+
+def earliest_due(row: Row) -> tuple[date, str]:
+    """The page's row order: the earliest due date among its cells, then the commitment."""
+    dues = [c.due_date for c in row.cells.values() if c.due_date is not None]
+    return (min(dues) if dues else date.max, row.commitment_id)
+
+
+def matrix_csv(web: WebState, today: date, *, owner: str, commitment: str, state: str, overdue: bool) -> Response:
+    """The filtered matrix as CSV, rows in the page's order, without holding the matrix in memory.
+
+    Rows stream from :func:`followup.store.queries.open_matrix` into a
+    temporary file, remembering each one's sort key and place; the
+    response then reads them back in order. Memory holds one key per
+    commitment, not a cell per assignment.
+    """
+    # Closed by the response body once sent (or on an error below): it outlives this function.
+    spool = tempfile.TemporaryFile()  # noqa: SIM115
+    try:
+        header, places = _spool_matrix_csv(
+            spool, web, today, owner, commitment=commitment, state=state, overdue=overdue
+        )
+    except BaseException:
+        spool.close()
+        raise
+
+    def body() -> Iterator[bytes]:
+        try:
+            yield header
+            for _key, offset, size in places:
+                spool.seek(offset)
+                yield spool.read(size)
+        finally:
+            spool.close()
+
+    return StreamingResponse(
+        body(),
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": f'attachment; filename="status-{today.isoformat()}.csv"'},
+    )
+
+
+def _spool_matrix_csv(
+    spool: IO[bytes], web: WebState, today: date, owner: str, *, commitment: str, state: str, overdue: bool
+) -> tuple[bytes, list[tuple[tuple[date, str], int, int]]]:
+    """Write the filtered rows' CSV lines to ``spool``; the header, and each line's sort key, offset and size."""
+    places: list[tuple[tuple[date, str], int, int]] = []
+    text = io.StringIO()
+    writer = csv.writer(text)
+    with open_matrix(web.engine, today, country=owner or None) as stream:
+        codes = [c for c, _ in stream.owners]
+        writer.writerow(["commitment_id", "title", "due_rule", *codes])
+        header = text.getvalue().encode("utf-8")
+        for row in stream.rows:
+            kept = filtered_row(row, commitment=commitment, state=state, overdue=overdue)
+            if kept is None:
+                continue
+            text.seek(0)
+            text.truncate()
+            cells = kept.cells
+            writer.writerow([kept.commitment_id, kept.title, kept.due_rule,
+                             *[cells[c].label if c in cells else "" for c in codes]])  # fmt: skip
+            line = text.getvalue().encode("utf-8")
+            places.append((earliest_due(kept), spool.tell(), len(line)))
+            spool.write(line)
+    places.sort()
+    return header, places
 
 
 async def _matrix(request: Request, web: WebState, user: CurrentUser) -> Response:
@@ -130,19 +199,7 @@ async def _matrix(request: Request, web: WebState, user: CurrentUser) -> Respons
     filters = {"owner": owner, "commitment": commitment, "state": state, "overdue": overdue}
     today = web.today()
     if q.get("format") == "csv":
-        matrix = status_matrix(web.engine, today, country=owner or None)
-        rows = filtered_rows(matrix, commitment=commitment, state=state, overdue=overdue)
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(["commitment_id", "title", "due_rule", *[c for c, _ in matrix.owners]])
-        for row in rows:
-            labels = [row.cells[c].label if c in row.cells else "" for c, _ in matrix.owners]
-            writer.writerow([row.commitment_id, row.title, row.due_rule, *labels])
-        return Response(
-            buf.getvalue(),
-            media_type="text/csv; charset=utf-8",
-            headers={"content-disposition": f'attachment; filename="status-{today.isoformat()}.csv"'},
-        )
+        return matrix_csv(web, today, owner=owner, commitment=commitment, state=state, overdue=overdue)
     page_number = int(q["page"]) if q.get("page", "").isdigit() and int(q["page"]) > 0 else 1
     column_page = int(q["cols"]) if q.get("cols", "").isdigit() and int(q["cols"]) > 0 else 1
     page = load_matrix_page(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import email
 import email.policy
+import io
 import json
 import mailbox
 from pathlib import Path
@@ -98,6 +100,16 @@ def test_digest_preview_and_send_once_a_week(tmp_path: Path) -> None:
     preview = run(tmp_path, "digest", "--now", NOW)
     assert preview.returncode == 0, preview.stderr
     assert "Subject:" in preview.stdout and "overdue" in preview.stdout.lower()
+    assert "BY COMMITMENT" in preview.stdout and "The attached file digest-" in preview.stdout
+    items = tmp_path / "items.csv"
+    written = run(tmp_path, "digest", "--now", NOW, "--csv", str(items))
+    assert written.returncode == 0, written.stderr
+    listed = list(csv.reader(io.StringIO(items.read_text(encoding="utf-8-sig"))))
+    assert listed[0][:3] == ["reference", "owner", "owner_name"] and len(listed) > 1
+    assert written.stdout.rstrip().endswith(f"{len(listed) - 1} items written to {items}")
+    assert_one_line_error(
+        run(tmp_path, "digest", "--now", NOW, "--csv", str(tmp_path / "no" / "x.csv")), "cannot write"
+    )
     sent = run(tmp_path, "digest", "--send", "--now", NOW)
     assert sent.returncode == 0, sent.stderr
     assert sent.stdout.startswith("digest to ts@rcm.example.org")
@@ -108,6 +120,10 @@ def test_digest_preview_and_send_once_a_week(tmp_path: Path) -> None:
         k for k in box.iterkeys() if email.message_from_bytes(box.get_bytes(k))["To"].endswith("<ts@rcm.example.org>")
     ]
     assert len(digests) == 1
+    message = email.message_from_bytes(box.get_bytes(digests[0]), policy=email.policy.default)
+    [attached] = list(message.iter_attachments())
+    assert attached.get_filename().startswith("digest-") and attached.get_content_type() == "text/csv"
+    assert list(csv.reader(io.StringIO(attached.get_payload(decode=True).decode("utf-8-sig")))) == listed
 
 
 def test_calendar_feed(tmp_path: Path) -> None:

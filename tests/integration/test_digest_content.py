@@ -53,3 +53,17 @@ def test_digest_names_who_is_away_collapses_failures_and_opens_with_owners(engin
         "Ana López (Honduras) hasta el 7 de septiembre de 2026: mientras tanto, los recordatorios van a Luis Pérez"
         in es
     )
+
+
+def test_counts_only_digest_says_how_many_owners_are_late(engine: Engine) -> None:
+    """``digest.items_per_owner = 0``: no item listed, the counts and the attachment say it all."""
+    with session_scope(engine) as s:
+        make_party(s, "HN", name_en="Honduras", name_es="Honduras")
+        make_contact(s, "HN", name="Ana López", email="ana@hn.example.org")
+        make_commitment(s, "matrix", title_en="Integration matrix", title_es="Matriz sobre integración")
+        make_assignment(s, "matrix", "HN", date(2026, 8, 10))
+    settings = Settings(digest={"items_per_owner": 0})  # type: ignore[arg-type]
+    text = render("digest", "en", collect_digest(engine, settings, NOW)).text
+    overdue = text[text.index("OVERDUE (1)") : text.index("DUE IN THE NEXT")]
+    assert "None." not in overdue and "... and 1 more owner with overdue items." in overdue
+    assert "[RCM-" not in overdue

@@ -1,6 +1,7 @@
 """Alembic owns the schema: migrating from nothing must give exactly the models' schema."""
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command
@@ -10,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 import followup.store.models  # noqa: F401
-from followup.store.db import alembic_config, current_revision, ensure_current, head_revision
+from followup.store.db import alembic_config, current_revision, ensure_current, head_from_files, head_revision
 
 
 def test_migrated_schema_equals_models(engine: Engine) -> None:
@@ -65,3 +66,16 @@ def test_durable_ingest_revision_marks_never_interpreted_rows_for_interpretation
     assert found["a"] is not None and found["c"] is not None
     assert found["b"] is None
     engine.dispose()
+
+
+def test_head_from_files_is_alembics_head(tmp_path: Path) -> None:
+    """The quick head every command checks against is the one Alembic upgrades to; a fork defers to Alembic."""
+    assert head_from_files() == head_revision()
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    (versions / "a.py").write_text('revision = "a"\ndown_revision = None\n', encoding="utf-8")
+    (versions / "b.py").write_text('revision: str = "b"\ndown_revision: str | None = "a"\n', encoding="utf-8")
+    (versions / "c.py").write_text("revision = 'c'\ndown_revision = ('b',)\n", encoding="utf-8")
+    assert head_from_files(versions) == "c"
+    (versions / "d.py").write_text('revision = "d"\ndown_revision = "b"\n', encoding="utf-8")
+    assert head_from_files(versions) == head_revision()  # two heads: Alembic's answer for the real files

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import zipfile
 from datetime import timedelta
@@ -9,6 +10,8 @@ from datetime import timedelta
 from sqlmodel import Session, col, select
 
 from followup.store.models import Assignment, Event
+from followup.store.queries import status_matrix
+from followup.web.admin_pages import filtered_rows
 from followup.web.sessions import COOKIE
 from tests.web_app import PASSWORD, WebEnv, csrf_of, login
 
@@ -95,6 +98,18 @@ def test_matrix_filters_and_csv(web_env: WebEnv) -> None:
     csv_text = client.get("/matrix?format=csv").text
     assert csv_text.splitlines()[0] == "commitment_id,title,due_rule,HN,SV"
     assert "due in 17 days" in csv_text
+    today = web_env.clock.now().date()
+    for query, filters in (("", {}), ("&owner=SV", {"owner": "SV"}), ("&state=due_soon", {"state": "due_soon"})):
+        # Streamed from the database, the same lines as the whole matrix filtered and sorted in memory.
+        matrix = status_matrix(web_env.engine, today, country=filters.get("owner"))
+        rows = filtered_rows(matrix, commitment="", state=filters.get("state", ""), overdue=False)
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(["commitment_id", "title", "due_rule", *[c for c, _ in matrix.owners]])
+        for row in rows:
+            writer.writerow([row.commitment_id, row.title, row.due_rule,
+                             *[row.cells[c].label if c in row.cells else "" for c, _ in matrix.owners]])  # fmt: skip
+        assert client.get(f"/matrix?format=csv{query}").text == buf.getvalue(), query
 
 
 def test_actions_through_the_same_services_and_viewer_cannot_act(web_env: WebEnv) -> None:

@@ -20,6 +20,7 @@ from followup.outbound.render import (
     KINDS,
     AckContext,
     AwayView,
+    CommitmentRow,
     Context,
     DigestContext,
     FailureView,
@@ -142,6 +143,9 @@ def cases(kind: str, language: str) -> dict[str, Context]:
             "secretariat": MeetingRoundContext("", "", meeting, 7, [], sec, summary=summary,
                                                open_by_party=[PartyItems("Honduras", [late, soon])],
                                                has_attachment=True),
+            "summarised": MeetingRoundContext("", "", meeting, 7, [], sec, summary=summary,
+                                              open_by_party=[PartyItems("Honduras", [late, soon], total=9)],
+                                              has_attachment=True, open_owners_total=12, attachment_zipped=True),
         }  # fmt: skip
     if kind == "digest":
         start, end = date(2026, 7, 27), date(2026, 8, 3)
@@ -169,6 +173,28 @@ def cases(kind: str, language: str) -> dict[str, Context]:
                 unreachable=["Panama" if language == "en" else "Panamá"],
             ),
             "empty": DigestContext(sec, start, end),
+            "attached": DigestContext(
+                sec, start, end,
+                overdue_by_party=[PartyItems("Honduras", [late], total=1)],
+                upcoming=[soon],
+                owners=[OwnerRow("Honduras", 1, 1, 0)],
+                commitments=[CommitmentRow(TITLES["report"][language], 1, 0, 1),
+                             CommitmentRow(TITLES["matrix"][language], 0, 1, 1)],
+                overdue_total=1, upcoming_total=1, owners_total=1, commitments_total=2, overdue_owners_total=1,
+                items_per_owner=5, attachment="digest-2026-08-03.csv", attachment_items=2, items_total=2,
+            ),
+            "summarised": DigestContext(
+                sec, start, end,
+                overdue_by_party=[PartyItems("Honduras", [late, replace(late, assignment_id=16, reference="[RCM-16]")],
+                                             total=12)],
+                upcoming=[soon],
+                submissions=[SubmissionView(today, "submitted", date(2026, 7, 30), "Ana María López")],
+                owners=[OwnerRow("Honduras", 12, 3, 1)],
+                commitments=[CommitmentRow(TITLES["report"][language], 9, 1, 5)],
+                overdue_total=40, upcoming_total=9, owners_total=7, commitments_total=3, overdue_owners_total=4,
+                submissions_total=25, failures_total=0, unmatched_total=0, items_per_owner=2,
+                attachment="digest-2026-08-03.zip", attachment_items=30, items_total=49,
+            ),
         }  # fmt: skip
     assert kind == "acknowledgement"
     received = date(2026, 8, 4)

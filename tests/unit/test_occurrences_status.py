@@ -1,11 +1,18 @@
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from followup.schedule.occurrences import ONCE, add_months, occurrences
-from followup.store.status import AssignmentView, build_matrix, cell_for, current_occurrence
+from followup.store.status import (
+    AssignmentView,
+    CellMaker,
+    build_matrix,
+    cell_for,
+    current_by_commitment,
+    current_occurrence,
+)
 
 
 @dataclass
@@ -113,3 +120,40 @@ def test_matrix_only_lists_owners_with_assignments() -> None:
     assert m.owners == [("HN", "Honduras")]
     assert m.rows[0].cells["HN"].code == "overdue"
     assert m.counts() == {"overdue": 1}
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c"]),
+            st.sampled_from(["HN", "SV"]),
+            st.sampled_from(["o1", "o2", "o3"]),
+            st.sampled_from(["pending", "extended", "submitted", "confirmed", "waived"]),
+            st.dates(min_value=date(2026, 1, 1), max_value=date(2026, 12, 31)),
+        ),
+        max_size=40,
+        unique_by=lambda t: (t[0], t[1], t[2]),
+    ),
+    st.booleans(),
+)
+def test_streamed_fold_picks_the_current_occurrence(rows: list[tuple[str, str, str, str, date]], as_text: bool) -> None:
+    raw = sorted(
+        ((i, c, p, o, s, d.isoformat() if as_text else d) for i, (c, p, o, s, d) in enumerate(rows, 1)),
+        key=lambda r: (r[1], r[2]),
+    )
+    folded = {(cid, r[2]): r[0] for cid, picks in current_by_commitment(raw) for r in picks}
+    groups: dict[tuple[str, str], list[AssignmentView]] = {}
+    for i, c, p, o, s, d in raw:
+        groups.setdefault((c, p), []).append(AssignmentView(i, c, p, o, s, date.fromisoformat(str(d))))
+    assert folded == {key: current_occurrence(views).id for key, views in groups.items()}
+    assert [cid for cid, _picks in current_by_commitment(raw)] == sorted({r[1] for r in raw})
+
+
+def test_cell_maker_agrees_with_cell_for() -> None:
+    today = date(2026, 8, 15)
+    maker = CellMaker(today)
+    for state in ("pending", "extended", "submitted", "confirmed", "waived"):
+        for days in (-40, -1, 0, 1, 30, 31, 200):
+            due = today + timedelta(days=days)
+            expected = cell_for(AssignmentView(7, "c", "HN", "once", state, due, 2), today)
+            assert maker.cell(7, state, due.isoformat(), 2) == expected == maker.cell(7, state, due, 2)

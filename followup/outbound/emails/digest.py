@@ -8,123 +8,179 @@ a digest is planned once per week whatever the number of daemons.
 
 from __future__ import annotations
 
+import csv
+import io
+import zipfile
+import zlib
 from collections import defaultdict
+from collections.abc import Generator, Iterable, Sequence
 from dataclasses import replace
 from datetime import date, datetime, timedelta
+from typing import cast
 
+import sqlalchemy as sa
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from followup.clock import local_date
-from followup.outbound.compose import Mailbox
+from followup.outbound.compose import Attachment, Mailbox
 from followup.outbound.emails.base import BuildContext, Draft
 from followup.outbound.outbox import held_for_quota
 from followup.outbound.render import (
     AwayView,
+    CommitmentRow,
     DigestContext,
     FailureView,
+    ItemView,
     OwnerRow,
     PartyItems,
     RelayWaitView,
+    Rendered,
+    Renderer,
     SubmissionView,
     UnmatchedView,
+    pick,
 )
+from followup.outbound.tokens import reference_tag
 from followup.outbound.views import item_view, party_name, secretariat_view
 from followup.schedule.planner import out_of_office
 from followup.schedule.reminder_rules import DeliveryGroup
 from followup.settings import Settings
 from followup.store.models import (
-    OPEN_STATES,
     Assignment,
     Commitment,
     Contact,
     Event,
-    InboundMatch,
     InboundMessage,
     Notification,
     Party,
 )
+from followup.store.open_items import (
+    OpenItem,
+    commitment_counts,
+    every_item,
+    oldest_per_owner,
+    owner_counts,
+    parties_with_open_items,
+    soonest,
+)
 
 PERIOD_DAYS = 7
+#: The digest email stays under this many bytes, attachment included, whatever the size of the database.
+MAX_EMAIL_BYTES = 200_000
+#: How many rows each list of the email shows at most; the counts and the attachment cover the rest.
+OWNER_ROWS = 40
+COMMITMENT_ROWS = 15
+#: Owners whose oldest overdue items are listed one by one (those with the most overdue).
+DETAIL_OWNERS = 10
+LIST_ROWS = 20
+#: Longer titles are cut in the email (the attachment has them whole).
+TITLE_CHARS = 120
 
 
 def collect_digest(engine: Engine, settings: Settings, now: datetime, language: str | None = None) -> DigestContext:
-    """Everything the digest says; titles and names in ``language`` (default: the secretariat's)."""
+    """Everything the digest says; titles and names in ``language`` (default: the secretariat's).
+
+    Counts come from ``GROUP BY`` queries and the items it lists one by
+    one from bounded queries (the oldest ``digest.items_per_owner`` of the
+    most overdue owners, the soonest due), so its cost and its size follow
+    what it shows, not the number of assignments.
+    """
     zone = settings.secretariat.timezone
     language = language or settings.secretariat.language
     tag = settings.secretariat.tag
     today = local_date(now, zone)
     since = now - timedelta(days=PERIOD_DAYS)
     horizon = today + timedelta(days=settings.digest.upcoming_days)
+    per_owner = settings.digest.items_per_owner
+
+    def view(item: OpenItem) -> ItemView:
+        shown = item_view(
+            item.assignment,
+            item.commitment,
+            item.party,
+            language=language,
+            today=today,
+            tag=tag,
+            reminders_sent=item.reminders_sent,
+            last_reply_on=item.last_reply_at.date() if item.last_reply_at else None,
+        )
+        return _short(shown)
+
     with Session(engine) as session:
-        open_rows = session.exec(
-            select(Assignment, Commitment, Party)
-            .join(Commitment, col(Commitment.id) == Assignment.commitment_id)
-            .join(Party, col(Party.code) == Assignment.party_code)
-            .where(col(Commitment.active), col(Assignment.state).in_(OPEN_STATES), Assignment.due_date <= horizon)
-            .order_by(col(Assignment.due_date), col(Assignment.party_code))
-        ).all()
-        ids = [a.id for a, _c, _p in open_rows if a.id is not None]
-        sent = _reminders_sent(session, ids)
-        replies = _last_replies(session, ids)
-        overdue: dict[str, list[object]] = defaultdict(list)
-        names: dict[str, str] = {}
-        upcoming = []
-        for a, c, p in open_rows:
-            assert a.id is not None
-            view = item_view(
-                a,
-                c,
-                p,
-                language=language,
-                today=today,
-                tag=tag,
-                reminders_sent=sent.get(a.id, 0),
-                last_reply_on=replies.get(a.id),
-            )
-            if a.due_date < today:
-                overdue[p.code].append(view)
-                names[p.code] = view.owner_name
-            else:
-                upcoming.append(view)
+        conn = session.connection()
+        parties = {p.code: p for p in session.exec(select(Party)).all()}
+        counts = [c for c in owner_counts(conn, today, horizon) if c.code in parties]
+        names = {c.code: party_name(parties[c.code], language) for c in counts}
+        owners = sorted(
+            (OwnerRow(names[c.code], c.overdue, c.due_soon, c.awaiting) for c in counts),
+            key=lambda r: (-r.overdue, -r.due_soon, -r.awaiting, r.owner_name),
+        )
+        late = sorted((c for c in counts if c.overdue), key=lambda c: (-c.overdue, names[c.code]))
+        detail: dict[str, list[ItemView]] = defaultdict(list)
+        if per_owner:
+            for item in oldest_per_owner(session, today, horizon, per_owner, [c.code for c in late[:DETAIL_OWNERS]]):
+                detail[item.assignment.party_code].append(view(item))
+        soon, upcoming_total = soonest(session, today, horizon, LIST_ROWS)
+        by_commitment, commitments_total = commitment_counts(conn, today, horizon, COMMITMENT_ROWS)
         people = _people(session)
-        submissions = _submissions(session, since, language, today, tag, zone, people)
+        submissions, submissions_total = _submissions(session, since, language, today, tag, zone, people)
         failures = _failures(session, since, zone)
+        unmatched_total = session.exec(
+            select(func.count()).select_from(InboundMessage).where(InboundMessage.triage == "open")
+        ).one()
         unmatched = [
             UnmatchedView(
                 inbound_id=m.id or 0,
                 sender=m.sender,
-                subject=m.subject,
+                subject=shorten(m.subject),
                 received_on=local_date(m.received_at or now, zone),
                 intent=m.intent,
                 sender_name=people.get(m.sender.lower(), (m.sender_name, ""))[0] or m.sender_name,
                 proposed_date=m.proposed_date,
             )
             for m in session.exec(
-                select(InboundMessage).where(InboundMessage.triage == "open").order_by(col(InboundMessage.id))
+                select(InboundMessage)
+                .where(InboundMessage.triage == "open")
+                .order_by(col(InboundMessage.id))
+                .limit(LIST_ROWS)
             ).all()
         ]
-        owners = _owner_rows(session, [(a, p) for a, _c, p in open_rows], today, language)
-        away, unreachable = _away_and_unreachable(session, [p for _a, _c, p in open_rows], now, language)
+        away, unreachable = _away_and_unreachable(session, parties_with_open_items(session, horizon), now, language)
     by_party = [
-        PartyItems(party_name=names[code], items=tuple(items))  # type: ignore[arg-type]
-        for code, items in sorted(overdue.items(), key=lambda kv: (-len(kv[1]), names[kv[0]]))
+        PartyItems(party_name=names[c.code], items=tuple(detail[c.code]), total=c.overdue)
+        for c in late[:DETAIL_OWNERS]
+        if detail[c.code]
     ]
     return DigestContext(
         secretariat=secretariat_view(settings, language),
         period_start=local_date(since, zone),
         period_end=today,
         overdue_by_party=tuple(by_party),
-        upcoming=tuple(upcoming),
+        upcoming=tuple(view(item) for item in soon),
         upcoming_days=settings.digest.upcoming_days,
         submissions=tuple(submissions),
-        failures=tuple(failures),
+        failures=tuple(failures[:LIST_ROWS]),
         unmatched=tuple(unmatched),
-        owners=tuple(owners),
-        away=tuple(away),
+        owners=tuple(owners[:OWNER_ROWS]),
+        away=tuple(away[:LIST_ROWS]),
         unreachable=tuple(unreachable),
         waiting_for_relay=_waiting_for_relay(engine, zone),
+        commitments=tuple(
+            CommitmentRow(shorten(pick(language, c.title_en, c.title_es)), c.overdue, c.due_soon, c.owners)
+            for c in by_commitment
+        ),
+        overdue_total=sum(c.overdue for c in counts),
+        upcoming_total=upcoming_total,
+        owners_total=len(owners),
+        commitments_total=commitments_total,
+        overdue_owners_total=len(late),
+        submissions_total=submissions_total,
+        failures_total=len(failures),
+        unmatched_total=int(unmatched_total),
+        items_per_owner=per_owner,
+        items_total=sum(c.overdue + c.due_soon for c in counts),
     )
 
 
@@ -136,51 +192,34 @@ def _waiting_for_relay(engine: Engine, zone: str) -> RelayWaitView | None:
     return RelayWaitView(held.count, local_date(held.oldest, zone))
 
 
+def shorten(text: str, limit: int = TITLE_CHARS) -> str:
+    """``text`` cut at a word boundary to at most ``limit`` characters, with an ellipsis when cut."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut[limit // 2 :] else cut).rstrip(" ,;:") + "…"
+
+
 def _people(session: Session) -> dict[str, tuple[str, str]]:
     """Every contact's address -> (name, party code), so the digest names people, not addresses."""
     return {c.email.lower(): (c.name, c.party_code) for c in session.exec(select(Contact)).all()}
-
-
-def _owner_rows(
-    session: Session, open_items: list[tuple[Assignment, Party]], today: date, language: str
-) -> list[OwnerRow]:
-    """Overdue, due soon and awaiting confirmation, per owner: the table the digest opens with."""
-    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-    parties: dict[str, Party] = {}
-    for a, p in open_items:
-        parties[p.code] = p
-        counts[p.code][0 if a.due_date < today else 1] += 1
-    waiting = session.exec(
-        select(Assignment.party_code, func.count())
-        .join(Commitment, col(Commitment.id) == Assignment.commitment_id)
-        .where(col(Commitment.active), Assignment.state == "submitted")
-        .group_by(col(Assignment.party_code))
-    ).all()
-    for code, n in waiting:
-        counts[code][2] += n
-    missing = sorted(set(counts) - parties.keys())
-    if missing:
-        for p in session.exec(select(Party).where(col(Party.code).in_(missing))).all():
-            parties[p.code] = p
-    rows = [
-        OwnerRow(party_name(parties[code], language), *values) for code, values in counts.items() if code in parties
-    ]
-    return sorted(rows, key=lambda r: (-r.overdue, -r.due_soon, -r.awaiting, r.owner_name))
 
 
 def _away_and_unreachable(
     session: Session, owners: list[Party], now: datetime, language: str
 ) -> tuple[list[AwayView], list[str]]:
     """Focal points paused by an out-of-office reply, and owners with open items and nobody to write to."""
-    codes = sorted({p.code for p in owners})
     names = {p.code: party_name(p, language) for p in owners}
-    contacts = session.exec(select(Contact).where(col(Contact.party_code).in_(codes), col(Contact.active))).all()
+    # Every active contact (a few per owner) rather than an IN list of owner codes.
+    contacts = [c for c in session.exec(select(Contact).where(col(Contact.active))).all() if c.party_code in names]
     back = out_of_office(session.connection(), contacts, now)
+    by_owner: dict[str, list[Contact]] = defaultdict(list)
+    for c in contacts:
+        by_owner[c.party_code].append(c)
     away: list[AwayView] = []
     unreachable: list[str] = []
-    for code in codes:
-        mine = [c for c in contacts if c.party_code == code]
-        working = [c for c in mine if c.address_state == "ok"]
+    for code in sorted(names):
+        working = [c for c in by_owner[code] if c.address_state == "ok"]
         present = [c for c in working if c.id not in back]
         stand_in = next((c.name for c in present if c.role == "alternate"), "")
         for c in working:
@@ -191,50 +230,41 @@ def _away_and_unreachable(
     return away, unreachable
 
 
-def _reminders_sent(session: Session, ids: list[int]) -> dict[int, int]:
-    if not ids:
-        return {}
-    rows = session.exec(
-        select(Notification.assignment_id, func.count())
-        .where(col(Notification.assignment_id).in_(ids), Notification.state == "sent")
-        .group_by(col(Notification.assignment_id))
-    ).all()
-    return {aid: n for aid, n in rows if aid is not None}
-
-
-def _last_replies(session: Session, ids: list[int]) -> dict[int, date]:
-    if not ids:
-        return {}
-    rows = session.exec(
-        select(InboundMatch.assignment_id, func.max(InboundMessage.received_at))
-        .join(InboundMessage, col(InboundMessage.id) == InboundMatch.inbound_id)
-        .where(col(InboundMatch.assignment_id).in_(ids))
-        .group_by(col(InboundMatch.assignment_id))
-    ).all()
-    return {aid: when.date() for aid, when in rows if when is not None}
-
-
 def _submissions(
     session: Session, since: datetime, language: str, today: date, tag: str, zone: str,
     people: dict[str, tuple[str, str]],
-) -> list[SubmissionView]:  # fmt: skip
+) -> tuple[list[SubmissionView], int]:  # fmt: skip
+    """The first :data:`LIST_ROWS` submissions and confirmations of the week, and how many there were."""
+    this_week = (col(Event.action).in_(("submitted", "confirmed")), Event.at >= since)
     rows = session.exec(
         select(Event, Assignment, Commitment, Party)
         .join(Assignment, col(Assignment.id) == Event.assignment_id)
         .join(Commitment, col(Commitment.id) == Assignment.commitment_id)
         .join(Party, col(Party.code) == Assignment.party_code)
-        .where(col(Event.action).in_(("submitted", "confirmed")), Event.at >= since)
-        .order_by(col(Event.at))
+        .where(*this_week)
+        .order_by(col(Event.at), col(Event.id))
+        .limit(LIST_ROWS)
     ).all()
-    return [
+    total = session.exec(
+        select(func.count())
+        .select_from(Event)
+        .join(Assignment, col(Assignment.id) == Event.assignment_id)
+        .where(*this_week)
+    ).one()
+    views = [
         SubmissionView(
-            item=item_view(a, c, p, language=language, today=today, tag=tag),
+            item=_short(item_view(a, c, p, language=language, today=today, tag=tag)),
             state=e.action,
             on=local_date(e.at, zone),
             by=_who(e.actor, people, language),
         )
         for e, a, c, p in rows
     ]
+    return views, int(total)
+
+
+def _short(view: ItemView) -> ItemView:
+    return replace(view, title=shorten(view.title))
 
 
 def _who(actor: str, people: dict[str, tuple[str, str]], language: str) -> str:
@@ -247,30 +277,50 @@ def _who(actor: str, people: dict[str, tuple[str, str]], language: str) -> str:
     return actor
 
 
+#: A repeated failure names at most this many items ("#14, #16, … and 40 more").
+FAILURE_REFERENCES = 10
+
+
 def _failures(session: Session, since: datetime, zone: str) -> list[FailureView]:
-    rows = session.exec(
-        select(Notification, Contact)
-        .join(Contact, col(Contact.id) == Notification.contact_id, isouter=True)
-        .where(col(Notification.state).in_(("failed", "bounced")), Notification.scheduled_at >= since)
-        .order_by(col(Notification.scheduled_at))
-    ).all()
+    """The week's failed deliveries, identical ones on one line; read as a stream, held per line."""
+    rows = session.connection().execute(
+        sa.select(
+            col(Notification.assignment_id),
+            col(Notification.kind),
+            col(Notification.recipient),
+            col(Notification.last_error),
+            col(Notification.state),
+            col(Notification.scheduled_at),
+            col(Contact.name),
+            col(Contact.email),
+        )
+        .join(Contact, col(Contact.id) == col(Notification.contact_id), isouter=True)
+        .where(col(Notification.state).in_(("failed", "bounced")), col(Notification.scheduled_at) >= since)
+        .order_by(col(Notification.scheduled_at), col(Notification.id))
+        .execution_options(yield_per=2000)
+    )
     # "7 reminders to X bounced" rather than seven lines that say the same.
-    grouped: dict[tuple[str, str, str], list[FailureView]] = defaultdict(list)
-    for n, contact in rows:
-        recipient = f"{contact.name} <{contact.email}>" if contact is not None else n.recipient
+    grouped: dict[tuple[str, str, str], tuple[FailureView, dict[str, None], int]] = {}
+    typed = cast("Iterable[tuple[int | None, str, str, str, str, datetime, str | None, str | None]]", rows)
+    for assignment_id, kind, address, error, state, at, name, email in typed:
+        recipient = f"{name} <{email}>" if email is not None else address
         view = FailureView(
             recipient=recipient,
-            reference=f"#{n.assignment_id}" if n.assignment_id else n.kind,
-            kind=n.kind,
-            error=n.last_error or n.state,
-            on=local_date(n.scheduled_at, zone),
+            reference=f"#{assignment_id}" if assignment_id else kind,
+            kind=kind,
+            error=error or state,
+            on=local_date(at, zone),
         )
-        grouped[(recipient, n.kind, n.last_error)].append(view)
+        _, references, count = grouped.get((recipient, kind, error), (view, {}, 0))
+        if len(references) < FAILURE_REFERENCES:
+            references[view.reference] = None
+        grouped[(recipient, kind, error)] = (view, references, count + 1)
     out = []
-    for views in grouped.values():
-        last = views[-1]
-        references = ", ".join(dict.fromkeys(v.reference for v in views))
-        out.append(replace(last, reference=references, count=len(views)))
+    for last, references, count in grouped.values():
+        listed = ", ".join(references)
+        if count > len(references) and len(references) == FAILURE_REFERENCES:
+            listed += ", …"
+        out.append(replace(last, reference=listed, count=count))
     return out
 
 
@@ -278,8 +328,130 @@ def build_digest(ctx: BuildContext, group: DeliveryGroup, now: datetime) -> Draf
     """This week's digest for the secretariat; None when empty and ``digest.send_when_empty`` is off."""
     settings = ctx.settings
     language = ctx.language(settings.secretariat.language)
-    context = collect_digest(ctx.engine, settings, now, language)
+    found = digest_email(ctx.engine, settings, ctx.renderer, now, language)
+    if found is None:
+        return None
+    rendered, attachment = found
+    to = [Mailbox(settings.secretariat.email, settings.secretariat.name)]
+    return Draft("digest", rendered, to=to, attachments=[attachment] if attachment else [])
+
+
+def digest_email(
+    engine: Engine, settings: Settings, renderer: Renderer, now: datetime, language: str
+) -> tuple[Rendered, Attachment | None] | None:
+    """The digest as rendered and its attachment; None when empty and ``digest.send_when_empty`` is off.
+
+    Every open item is attached as a CSV file (zipped when large); the
+    file gets what the body leaves of :data:`MAX_EMAIL_BYTES`, and when
+    even zipped it does not fit, it lists the oldest items that do and the
+    email says how many.
+    """
+    context = collect_digest(engine, settings, now, language)
     if context.is_empty and not settings.digest.send_when_empty:
         return None
-    rendered = ctx.renderer.render("digest", language, context)
-    return Draft("digest", rendered, to=[Mailbox(settings.secretariat.email, settings.secretariat.name)])
+    if not context.items_total:
+        return renderer.render("digest", language, context), None
+    name = f"{pick(language, 'digest', 'resumen')}-{context.period_end.isoformat()}"
+    context = replace(context, attachment=f"{name}.csv", attachment_items=context.items_total)
+    rendered = renderer.render("digest", language, context)
+    attachment, listed = item_file(engine, settings, now, language, name, attachment_budget(rendered))
+    if (attachment.filename, listed) != (context.attachment, context.attachment_items):
+        context = replace(context, attachment=attachment.filename, attachment_items=listed)
+        rendered = renderer.render("digest", language, context)
+    return rendered, attachment
+
+
+#: Room kept for the headers, the MIME structure and a re-rendered note about the attachment.
+ENVELOPE_BYTES = 12_000
+
+
+def attachment_budget(rendered: Rendered) -> int:
+    """Bytes the attached file may take (before base64) so that the whole email stays under the cap.
+
+    Text parts go out quoted-printable, which can grow a part by a third
+    (``=`` in HTML attributes, accented letters); base64 grows the file by
+    37% with its line breaks.
+    """
+    body = len(rendered.text.encode("utf-8")) + len(rendered.html.encode("utf-8")) + len(rendered.subject)
+    return max(0, int((MAX_EMAIL_BYTES - ENVELOPE_BYTES - body * 4 // 3) / 1.37))
+
+
+ITEM_COLUMNS = {
+    "en": ("reference", "owner", "owner_name", "commitment", "title", "due_date", "state", "days_left",
+           "reminders_sent", "last_reply"),
+    "es": ("referencia", "responsable", "nombre_responsable", "compromiso", "titulo", "plazo", "estado",
+           "dias_restantes", "recordatorios_enviados", "ultima_respuesta"),
+}  # fmt: skip
+#: Compressed bytes the zip may still grow by after the last row is counted (zlib holds some back).
+ZIP_SLACK = 24_000
+
+
+def item_lines(engine: Engine, settings: Settings, now: datetime, language: str) -> Generator[bytes]:
+    """The digest's items as CSV lines (UTF-8, CRLF; a byte-order mark and the header first), streamed.
+
+    Every open item due by the digest's horizon, by owner and oldest first.
+    """
+    today = local_date(now, settings.secretariat.timezone)
+    horizon = today + timedelta(days=settings.digest.upcoming_days)
+    tag = settings.secretariat.tag
+    line = _CsvLine()
+    yield b"\xef\xbb\xbf" + line(ITEM_COLUMNS.get(language, ITEM_COLUMNS["en"]))
+    with engine.connect() as conn:
+        for aid, code, owner_en, owner_es, cid, title_en, title_es, due, state, sent, replied in every_item(
+            conn, horizon
+        ):
+            yield line((
+                reference_tag(tag, aid), code, pick(language, owner_en, owner_es), cid,
+                pick(language, title_en, title_es), due.isoformat(), state, (due - today).days, sent or 0,
+                replied.date().isoformat() if replied else "",
+            ))  # fmt: skip
+
+
+def item_file(
+    engine: Engine, settings: Settings, now: datetime, language: str, name: str, budget: int
+) -> tuple[Attachment, int]:
+    """:func:`item_lines` as one file of at most ``budget`` bytes, and how many items it lists.
+
+    A plain CSV file when it fits as such, else zipped; rows stop once even
+    compressed they would not fit, so at most a budget's worth of
+    compressed text is held, whatever the number of items.
+    """
+    lines: list[bytes] = []
+    size = compressed = 0
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+    stream = item_lines(engine, settings, now, language)
+    for row in stream:
+        compressed += len(compressor.compress(row))
+        if compressed > budget - ZIP_SLACK and lines:
+            break
+        lines.append(row)
+        size += len(row)
+    stream.close()
+    if size <= budget:
+        return Attachment(f"{name}.csv", "text/csv", b"".join(lines), (("charset", "utf-8"),)), len(lines) - 1
+    while True:
+        data = _zip(f"{name}.csv", lines)
+        if len(data) <= budget or len(lines) <= 1:
+            return Attachment(f"{name}.zip", "application/zip", data), len(lines) - 1
+        lines = lines[: max(1, len(lines) * 9 // 10)]
+
+
+class _CsvLine:
+    """One CSV record (RFC 4180, CRLF) as UTF-8 bytes."""
+
+    def __init__(self) -> None:
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(self._buffer, lineterminator="\r\n")
+
+    def __call__(self, values: Sequence[object]) -> bytes:
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        self._writer.writerow(values)
+        return self._buffer.getvalue().encode("utf-8")
+
+
+def _zip(member: str, lines: list[bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+        archive.writestr(member, b"".join(lines))
+    return buffer.getvalue()

@@ -1,7 +1,7 @@
 """relay quotas: the shared per-relay quota row, and notifications held for the quota
 
 Revision ID: 0008
-Revises: 0010
+Revises: 0007
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision = "0008"
-down_revision = "0010"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
