@@ -322,3 +322,23 @@ class WebUser(SQLModel, table=True):
     created_at: datetime | None = _ts()
     #: Sessions issued before this instant are no longer valid (password changed, user removed).
     sessions_valid_after: datetime | None = _ts()
+
+
+class RateCount(SQLModel, table=True):
+    """Requests counted against a web rate limit, per key and time slot.
+
+    In the database, not in a process, so that several web processes behind
+    one proxy share each limit instead of multiplying it. ``slot`` and
+    ``expires`` are Unix seconds: plain integers compare the same on SQLite
+    and PostgreSQL.
+    """
+
+    __tablename__ = "rate_count"
+
+    #: The limit's name and what it counts, e.g. ``link:addr:192.0.2.7`` or ``login:acct:ana@example.org``.
+    key: str = Field(primary_key=True, max_length=200)
+    #: Start of the slot (Unix seconds, a multiple of the limit's slot length).
+    slot: int = Field(primary_key=True, sa_type=sa.BigInteger)
+    count: int = 0
+    #: When the slot no longer counts for its limit; older rows are purged.
+    expires: int = Field(sa_type=sa.BigInteger, index=True)

@@ -1,0 +1,36 @@
+"""web: rate limits shared by every web process
+
+Revision ID: 0009
+Revises: 0005
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
+
+
+revision = "0009"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "rate_count",
+        sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("slot", sa.BigInteger(), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("expires", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("key", "slot"),
+    )
+    with op.batch_alter_table("rate_count", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_rate_count_expires"), ["expires"], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("rate_count", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_rate_count_expires"))
+    op.drop_table("rate_count")
