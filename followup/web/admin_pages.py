@@ -25,7 +25,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from followup.daemon.actions import extend, reopen, set_state
 from followup.daemon.triage import assign_message, dismiss_message
 from followup.errors import FollowupError
-from followup.inbound.archive import TooLarge, export_zip, list_files
+from followup.inbound.archive import export_zip, list_files
 from followup.outbound.owner_calendar import deadlines_feed
 from followup.store.events import record_event
 from followup.store.models import (
@@ -43,7 +43,7 @@ from followup.store.queries import status_matrix
 from followup.store.status import AssignmentView, Matrix, Row, cell_for
 from followup.web.auth import CurrentUser, csrf_for, csrf_ok, current_user, login_redirect
 from followup.web.context import WebState, state_of
-from followup.web.forms import FormError, ReceivedForm, read_form
+from followup.web.forms import FormRefused, ReceivedForm, read_small_form
 from followup.web.outbox_preview import preview_text
 from followup.web.security import sign
 
@@ -80,19 +80,10 @@ async def _action_form(request: Request, web: WebState, user: CurrentUser) -> Re
     if not user.can_act:
         return Response("Your role may only look, not act.", status_code=403)
     try:
-        form = await read_form(
-            request.headers.get("content-type", ""),
-            request.headers.get("content-length"),
-            request.stream(),
-            web.archive,
-            0,
-        )
-    except (FormError, TooLarge):
-        return Response("The form could not be read.", status_code=400)
-    form.abort()
-    if not csrf_ok(web, user, form.get("csrf")):
-        return Response("CSRF token missing or wrong.", status_code=403)
-    return form
+        return await read_small_form(request, web, csrf=lambda value: csrf_ok(web, user, value))
+    except FormRefused as refused:
+        message = "CSRF token missing or wrong." if refused.status == 403 else "The form could not be read."
+        return Response(message, status_code=refused.status)
 
 
 # --------------------------------------------------------------------------- matrix

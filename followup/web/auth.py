@@ -17,11 +17,10 @@ from sqlmodel import Session, select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from followup.inbound.archive import TooLarge
 from followup.store.events import record_event
 from followup.store.models import WebUser
 from followup.web.context import WebState, state_of
-from followup.web.forms import FormError, read_form
+from followup.web.forms import FormRefused, read_small_form
 from followup.web.security import check, in_networks, sign
 from followup.web.sessions import COOKIE, make_session, read_session
 from followup.web.users import authenticate
@@ -105,20 +104,15 @@ async def login_page(request: Request) -> Response:
 
 async def login_post(request: Request) -> Response:
     web = state_of(request)
-    try:
-        form = await read_form(
-            request.headers.get("content-type", ""),
-            request.headers.get("content-length"),
-            request.stream(),
-            web.archive,
-            0,
-        )
-    except (FormError, TooLarge):
-        return _login_page(web, request, error="The form could not be read.", status=400)
-    form.abort()
     prelogin = request.cookies.get(PRELOGIN_COOKIE, "")
-    if not prelogin or not check(web.secret, "login-csrf", prelogin, form.get("csrf")):
-        return _login_page(web, request, error="The form expired; please try again.", status=403)
+    try:
+        form = await read_small_form(
+            request, web, csrf=lambda value: bool(prelogin) and check(web.secret, "login-csrf", prelogin, value)
+        )
+    except FormRefused as refused:
+        if refused.status == 403:
+            return _login_page(web, request, error="The form expired; please try again.", status=403)
+        return _login_page(web, request, error="The form could not be read.", status=400)
     email, password = form.get("email").strip().lower()[:320], form.get("password")
     address = web.address(request)
     now = web.now()
@@ -158,18 +152,9 @@ async def logout_post(request: Request) -> Response:
     if user is None:
         return RedirectResponse("/login", status_code=303)
     try:
-        form = await read_form(
-            request.headers.get("content-type", ""),
-            request.headers.get("content-length"),
-            request.stream(),
-            web.archive,
-            0,
-        )
-    except (FormError, TooLarge):
-        return Response("bad form", status_code=400)
-    form.abort()
-    if not csrf_ok(web, user, form.get("csrf")):
-        return Response("CSRF token missing or wrong", status_code=403)
+        await read_small_form(request, web, csrf=lambda value: csrf_ok(web, user, value))
+    except FormRefused as refused:
+        return Response(str(refused), status_code=refused.status)
     _audit(web, user.email, "logout", address=web.address(request))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE, path="/")
