@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.header import decode_header, make_header
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+import sqlalchemy as sa
+from sqlalchemy import or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
@@ -211,8 +213,24 @@ def _decoded(name: str) -> str:
         return name
 
 
-def archive_replies(engine: Engine, settings: Settings, inbound_ids: Iterable[int], now: datetime) -> int:
-    """Archive the attachments of matched, verified replies; return how many rows were added.
+def _trusted() -> Any:
+    """Replies whose files belong in the archive once matched (see :func:`archive_replies`)."""
+    return or_(
+        col(InboundMessage.verified),
+        col(InboundMessage.triage) == "assigned",
+        col(InboundMessage.match_method) == "manual",
+    )
+
+
+def archive_replies(
+    engine: Engine, settings: Settings, inbound_ids: Iterable[int], now: datetime, *, vouched: bool = False
+) -> int:
+    """Archive the attachments of matched replies the archive may trust; return how many rows were added.
+
+    Trusted: a verified sender (a focal point of the item's owner), or a
+    message the secretariat attached to an item by hand (``vouched``: the
+    caller is doing so now; afterwards triage ``assigned`` or match method
+    ``manual`` say so, for the backfill).
 
     Idempotent: a file already archived for the same reply and item is not
     added again, so the backfill command may run any number of times. Reads
@@ -225,7 +243,7 @@ def archive_replies(engine: Engine, settings: Settings, inbound_ids: Iterable[in
         chunk = wanted[start : start + 500]
         with Session(engine) as session:
             messages = session.exec(
-                select(InboundMessage).where(col(InboundMessage.id).in_(chunk), col(InboundMessage.verified))
+                select(InboundMessage).where(col(InboundMessage.id).in_(chunk), sa.true() if vouched else _trusted())
             ).all()
             messages = [m for m in messages if m.attachments]
             if not messages:
@@ -274,11 +292,7 @@ def archive_replies(engine: Engine, settings: Settings, inbound_ids: Iterable[in
 def backfill(engine: Engine, settings: Settings, now: datetime) -> int:
     """Archive the attachments of every matched reply already stored."""
     with Session(engine) as session:
-        ids = list(
-            session.exec(
-                select(InboundMessage.id).where(col(InboundMessage.verified)).order_by(col(InboundMessage.id))
-            ).all()
-        )
+        ids = list(session.exec(select(InboundMessage.id).where(_trusted()).order_by(col(InboundMessage.id))).all())
     return archive_replies(engine, settings, [i for i in ids if i is not None], now)
 
 

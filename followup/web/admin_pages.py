@@ -23,11 +23,10 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
 from followup.daemon.actions import extend, reopen, set_state
-from followup.daemon.triage import assign_message, dismiss_message
+from followup.daemon.triage import assign_message, dismiss_message, grant_extension, refuse_extension
 from followup.errors import FollowupError
 from followup.inbound.archive import export_zip, list_files
 from followup.outbound.owner_calendar import deadlines_feed
-from followup.store.events import record_event
 from followup.store.models import (
     ArchiveFile,
     Assignment,
@@ -335,52 +334,18 @@ async def _triage_post(request: Request, web: WebState, user: CurrentUser) -> Re
                 aid = int(form.get("assignment"))
             except ValueError:
                 raise FollowupError("give the assignment number to attach the message to") from None
-            assign_message(web.engine, message_id, aid, now=now, actor=user.email, channel="web")
+            assign_message(web.engine, web.settings, message_id, aid, now=now, actor=user.email, channel="web")
         elif action == "dismiss":
             dismiss_message(web.engine, message_id, now=now, actor=user.email, note=note, channel="web")
-        elif action in ("accept", "refuse"):
-            _decide_extension(web, message_id, accept=action == "accept", actor=user.email, note=note)
+        elif action == "accept":
+            grant_extension(web.engine, message_id, now=now, actor=user.email, note=note, channel="web")
+        elif action == "refuse":
+            refuse_extension(web.engine, message_id, now=now, actor=user.email, note=note, channel="web")
         else:
             return Response("Unknown action.", status_code=400)
     except FollowupError as exc:
         return Response(str(exc), status_code=409)
     return RedirectResponse(f"/triage?done={action}", status_code=303)
-
-
-def _decide_extension(web: WebState, message_id: int, *, accept: bool, actor: str, note: str) -> None:
-    """Grant (extend each matched item to the date asked) or refuse an extension request, then close it."""
-    now = web.now()
-    with Session(web.engine) as session:
-        message = session.get(InboundMessage, message_id)
-        if message is None or message.proposed_date is None:
-            raise FollowupError(f"message {message_id} asks for no date")
-        proposed = message.proposed_date
-        aids = list(session.exec(select(InboundMatch.assignment_id).where(InboundMatch.inbound_id == message_id)).all())
-    if not aids:
-        raise FollowupError(f"message {message_id} is not matched to an item: assign it first")
-    for aid in aids:
-        if accept:
-            extend(web.engine, aid, proposed, now=now, actor=actor, note=note, channel="web", inbound_id=message_id)
-        else:
-            with Session(web.engine) as session:
-                row = session.get(Assignment, aid)
-                if row is not None:
-                    row.extension_requested_to = None
-                    session.add(row)
-                record_event(
-                    session,
-                    now,
-                    actor,
-                    "extension-refused",
-                    assignment_id=aid,
-                    inbound_id=message_id,
-                    note=note,
-                    channel="web",
-                )
-                session.commit()
-    dismiss_message(
-        web.engine, message_id, now=now, actor=actor, note=("granted" if accept else "refused"), channel="web"
-    )
 
 
 triage_page = signed_in(_triage)

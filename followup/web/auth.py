@@ -13,9 +13,9 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from followup.store.events import record_event
 from followup.store.models import WebUser
@@ -23,7 +23,7 @@ from followup.web.context import WebState, state_of
 from followup.web.forms import FormRefused, read_small_form
 from followup.web.security import check, in_networks, sign
 from followup.web.sessions import COOKIE, make_session, read_session
-from followup.web.users import authenticate
+from followup.web.users import authenticate, find_user
 
 PRELOGIN_COOKIE = "followup_prelogin"
 
@@ -41,16 +41,31 @@ class CurrentUser:
         return self.role == "secretariat"
 
 
-def current_user(web: WebState, request: Request) -> CurrentUser | None:
+def proxy_email(web: WebState, request: Request) -> str:
+    """The user a trusted reverse proxy says it signed in ("" when none did, or the sender is no such proxy)."""
     header = web.settings.web.proxy_user_header
+    trusted = web.settings.web.trusted_proxies
+    if not header or not trusted:
+        return ""
     peer = request.client.host if request.client else ""
-    if header and web.settings.web.trusted_proxies and in_networks(peer, web.settings.web.trusted_proxies):
-        email = request.headers.get(header, "").strip().lower()
-        if email:
-            with Session(web.engine) as session:
-                user = session.exec(select(WebUser).where(WebUser.email == email)).first()
-            if user is not None and user.active and user.id is not None:
-                return CurrentUser(user.id, user.email, user.role, f"proxy:{user.email}")
+    if not in_networks(peer, trusted):
+        return ""
+    return request.headers.get(header, "").strip().lower()[:320]
+
+
+def current_user(web: WebState, request: Request) -> CurrentUser | None:
+    """The signed-in user: the one a trusted proxy names, else the session cookie's.
+
+    A name from the proxy that is no active account is refused, never
+    replaced by the cookie. Without the header (a path the proxy does not
+    guard) the session cookie still counts.
+    """
+    email = proxy_email(web, request)
+    if email:
+        with Session(web.engine) as session:
+            user = find_user(session, email)
+        if user is not None and user.active and user.id is not None:
+            return CurrentUser(user.id, user.email, user.role, f"proxy:{user.email}")
         return None
     cookie = request.cookies.get(COOKIE, "")
     info = read_session(web.secret, cookie, web.now(), web.settings.web.session_hours) if cookie else None
@@ -74,6 +89,11 @@ def csrf_ok(web: WebState, user: CurrentUser, value: str) -> bool:
 
 
 def login_redirect(request: Request) -> Response:
+    """Where someone not signed in goes: the login page, or a refusal when the proxy named an unknown user."""
+    web = state_of(request)
+    email = proxy_email(web, request)
+    if email:
+        return PlainTextResponse(f"No account for {email} here: ask the secretariat to add you.", status_code=403)
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
 
