@@ -161,6 +161,8 @@ class Assignment(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("commitment_id", "party_code", "occurrence", name="uq_assignment_occurrence"),
         sa.Index("ix_assignment_state_due", "state", "due_date"),
+        # The web's matrix asks, per commitment, "is any cell in this state?": one index probe each.
+        sa.Index("ix_assignment_commitment_state_due", "commitment_id", "state", "due_date"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

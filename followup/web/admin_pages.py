@@ -11,7 +11,7 @@ import csv
 import hmac
 import io
 import tempfile
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,9 @@ from urllib.parse import quote, urlencode
 
 from sqlmodel import Session, col, select
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
 from followup.daemon.actions import extend, reopen, set_state
 from followup.daemon.triage import assign_message, dismiss_message, grant_extension, refuse_extension
@@ -38,7 +39,6 @@ from followup.store.models import (
     Party,
 )
 from followup.store.queries import matrix_page as load_matrix_page
-from followup.store.queries import status_matrix
 from followup.store.status import AssignmentView, Matrix, Row, cell_for
 from followup.web.auth import CurrentUser, csrf_for, csrf_ok, current_user, login_redirect
 from followup.web.context import WebState, state_of
@@ -51,6 +51,8 @@ OUTBOX_DAYS = 7
 #: Commitments (rows) and owners (columns) per page of the matrix.
 PAGE_ROWS = 25
 PAGE_COLUMNS = 20
+#: Commitments per query of the CSV download (every owner's cell of each).
+CSV_PAGE = 50
 #: Longer filter lists become text fields.
 MAX_CHOICES = 100
 Handler = Callable[[Request, WebState, CurrentUser], Coroutine[Any, Any, Response]]
@@ -120,22 +122,16 @@ async def _matrix(request: Request, web: WebState, user: CurrentUser) -> Respons
     filters = {"owner": owner, "commitment": commitment, "state": state, "overdue": overdue}
     today = web.today()
     if q.get("format") == "csv":
-        matrix = status_matrix(web.engine, today, country=owner or None)
-        rows = filtered_rows(matrix, commitment=commitment, state=state, overdue=overdue)
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(["commitment_id", "title", "due_rule", *[c for c, _ in matrix.owners]])
-        for row in rows:
-            labels = [row.cells[c].label if c in row.cells else "" for c, _ in matrix.owners]
-            writer.writerow([row.commitment_id, row.title, row.due_rule, *labels])
-        return Response(
-            buf.getvalue(),
+        lines = _csv_lines(web, today, owner=owner, commitment=commitment, state=state, overdue=overdue)
+        return StreamingResponse(
+            lines,
             media_type="text/csv; charset=utf-8",
             headers={"content-disposition": f'attachment; filename="status-{today.isoformat()}.csv"'},
         )
     page_number = int(q["page"]) if q.get("page", "").isdigit() and int(q["page"]) > 0 else 1
     column_page = int(q["cols"]) if q.get("cols", "").isdigit() and int(q["cols"]) > 0 else 1
-    page = load_matrix_page(
+    page = await run_in_threadpool(
+        load_matrix_page,
         web.engine,
         today,
         owner=owner or None,
@@ -148,7 +144,7 @@ async def _matrix(request: Request, web: WebState, user: CurrentUser) -> Respons
     )
     matrix = page.matrix
     rows = filtered_rows(matrix, commitment=commitment, state=state, overdue=overdue)
-    owners, commitments = _choices(web)
+    owners, commitments = await run_in_threadpool(_choices, web)
     summary = []
     for party, name in matrix.owners:
         counts: dict[str, int] = {}
@@ -191,6 +187,47 @@ async def _matrix(request: Request, web: WebState, user: CurrentUser) -> Respons
 
 
 matrix_page = signed_in(_matrix)
+
+
+def _labels(row: Row, codes: list[str]) -> list[str]:
+    return [row.cells[c].label if c in row.cells else "" for c in codes]
+
+
+def _csv_lines(web: WebState, today: date, *, owner: str, commitment: str, state: str, overdue: bool) -> Iterator[str]:
+    """The filtered matrix as CSV, :data:`CSV_PAGE` commitments at a time, every owner a column.
+
+    A generator (Starlette runs it in a worker thread), so the whole matrix
+    is never held at once and the event loop keeps serving other requests.
+    """
+    with Session(web.engine) as session:
+        order = (col(Party.member).desc(), col(Party.kind), col(Party.code))
+        codes = [owner] if owner else list(session.exec(select(Party.code).order_by(*order)))
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+
+    def line(values: list[str]) -> str:
+        buf.seek(0)
+        buf.truncate()
+        writer.writerow(values)
+        return buf.getvalue()
+
+    yield line(["commitment_id", "title", "due_rule", *codes])
+    code = "overdue" if overdue else state
+    offset, total = 0, 1
+    while offset < total:
+        page = load_matrix_page(
+            web.engine,
+            today,
+            owner=owner or None,
+            commitment=commitment or None,
+            code=code or None,
+            offset=offset,
+            limit=CSV_PAGE,
+            owner_limit=None,
+        )
+        total, offset = page.total, offset + CSV_PAGE
+        rows = filtered_rows(page.matrix, commitment=commitment, state=state, overdue=overdue)
+        yield "".join(line([row.commitment_id, row.title, row.due_rule, *_labels(row, codes)]) for row in rows)
 
 
 def _choices(web: WebState) -> tuple[list[tuple[str, str]] | None, list[tuple[str, str]] | None]:

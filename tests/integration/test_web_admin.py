@@ -95,6 +95,11 @@ def test_matrix_filters_and_csv(web_env: WebEnv) -> None:
     csv_text = client.get("/matrix?format=csv").text
     assert csv_text.splitlines()[0] == "commitment_id,title,due_rule,HN,SV"
     assert "due in 17 days" in csv_text
+    assert len(csv_text.splitlines()) == 2  # one commitment
+    hn = client.get("/matrix?format=csv&owner=HN").text.splitlines()
+    assert hn[0] == "commitment_id,title,due_rule,HN"
+    assert hn[1].endswith(",due in 17 days")
+    assert client.get("/matrix?format=csv&state=confirmed").text.splitlines()[1:] == []
 
 
 def test_actions_through_the_same_services_and_viewer_cannot_act(web_env: WebEnv) -> None:

@@ -1,4 +1,4 @@
-"""web: rate limits shared by every web process
+"""web: rate limits shared by every web process; an index for the matrix's state filter
 
 Revision ID: 0009
 Revises: 0005
@@ -28,9 +28,15 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("rate_count", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_rate_count_expires"), ["expires"], unique=False)
+    with op.batch_alter_table("assignment", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_assignment_commitment_state_due", ["commitment_id", "state", "due_date"], unique=False
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("assignment", schema=None) as batch_op:
+        batch_op.drop_index("ix_assignment_commitment_state_due")
     with op.batch_alter_table("rate_count", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_rate_count_expires"))
     op.drop_table("rate_count")
