@@ -12,11 +12,13 @@ ours then stores, classifies, matches and records every message through
 
 from __future__ import annotations
 
+import contextlib
 import email
 import hashlib
 import mailbox
 import tempfile
 import time
+import unittest.mock
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -25,6 +27,7 @@ import sqlalchemy as sa
 from bench.common import Figure, Log, Outcome, bench_settings, median, spread
 from bench.data import CACHE_DIR, NOTIFICATION, NOW, build_send_db, copy_db
 from followup.clock import FixedClock
+from followup.inbound import ingest as ingest_module
 from followup.inbound.inbox import ingest_files
 from followup.outbound.tokens import make_token, reply_address
 from followup.store.db import head_revision, make_engine
@@ -181,13 +184,17 @@ def bare(box_path: Path) -> float:
     return time.perf_counter() - started
 
 
-def ours(db: Path, box_path: Path, workdir: Path) -> float:
+def ours(db: Path, box_path: Path, workdir: Path, *, archive: bool = True) -> float:
+    """Seconds to ingest the mbox; ``archive=False`` skips archiving the attachments, to show what it costs."""
     copy = copy_db(db, workdir / "ingest.db")
     settings = bench_settings(workdir, copy, 25)
     engine = make_engine(settings.database_url)
     secret = settings.signing_secret.get_secret_value().encode()
     started = time.perf_counter()
-    result = ingest_files(engine, settings, [box_path], clock=FixedClock(NOW), secret=secret)
+    with contextlib.ExitStack() as stack:
+        if not archive:
+            stack.enter_context(unittest.mock.patch.object(ingest_module, "archive_replies", _no_archive))
+        result = ingest_files(engine, settings, [box_path], clock=FixedClock(NOW), secret=secret)
     elapsed = time.perf_counter() - started
     engine.dispose()
     if result.stored != len(result.results):
@@ -195,15 +202,24 @@ def ours(db: Path, box_path: Path, workdir: Path) -> float:
     return elapsed
 
 
+def _no_archive(*args: object, **kwargs: object) -> int:
+    return 0
+
+
 def run(n: int, repeats: int, log: Log) -> Outcome:
     db, box_path = world(n, log)
-    bare_runs, our_runs = [], []
+    bare_runs, our_runs, unarchived_runs = [], [], []
     with tempfile.TemporaryDirectory(prefix="followup-bench-") as tmp:
         for _ in range(repeats):
             bare_runs.append(n / bare(box_path))
             our_runs.append(n / ours(db, box_path, Path(tmp)))
-            log(f"ingest: bare {bare_runs[-1]:,.0f} msg/s, followup {our_runs[-1]:,.0f} msg/s")
+            unarchived_runs.append(n / ours(db, box_path, Path(tmp), archive=False))
+            log(
+                f"ingest: bare {bare_runs[-1]:,.0f} msg/s, followup {our_runs[-1]:,.0f} msg/s,"
+                f" without archiving {unarchived_runs[-1]:,.0f} msg/s"
+            )
     ratio = median(our_runs) / median(bare_runs)
+    archiving = median(our_runs) / median(unarchived_runs)
     name = f"ingest ({n:,} replies, mbox)"
     return Outcome(
         name,
@@ -215,6 +231,13 @@ def run(n: int, repeats: int, log: Log) -> Outcome:
                 f"{median(our_runs):,.0f} msg/s",
                 note=spread(our_runs),
             ),
+            Figure(
+                name,
+                "followup ingest without archiving attachments",
+                f"{median(unarchived_runs):,.0f} msg/s",
+                note=spread(unarchived_runs),
+            ),
+            Figure(name, "with archiving / without", f"{archiving:.0%}"),
             Figure(name, f"ratio (target >= {TARGET_RATIO:.0%})", f"{ratio:.0%}", ok=ratio >= TARGET_RATIO),
         ],
     )
