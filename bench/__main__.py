@@ -84,8 +84,8 @@ def _startup(options: Options, log: Callable[[str], None]) -> Outcome:
 BENCHMARKS: dict[str, Benchmark] = {
     "ingest": Benchmark(
         "ingest",
-        f"msg/s: replies ingested from an mbox, and in IMAP-sized batches on a database with history, vs a bare"
-        f" message_from_bytes (target >= {ingest.TARGET_RATIO:.0%})",
+        f"msg/s: replies ingested from an mbox (with and without archiving), and in IMAP-sized batches on a"
+        f" database with history, vs a bare message_from_bytes (target >= {ingest.TARGET_RATIO:.0%})",
         _ingest,
     ),
     "relay": Benchmark(
@@ -119,7 +119,8 @@ BENCHMARKS: dict[str, Benchmark] = {
     ),
     "web": Benchmark(
         "web",
-        f"the matrix page on 1M assignments, one owner and unfiltered (target p95 <= {web.TARGET_P95 * 1000:.0f} ms)",
+        "the matrix page on 1M assignments: one owner, unfiltered, one state"
+        f" (target p95 <= {web.TARGET_P95 * 1000:.0f} ms)",
         _web,
     ),
 }

@@ -12,11 +12,13 @@ ours then stores, classifies, matches and records every message through
 
 from __future__ import annotations
 
+import contextlib
 import email
 import hashlib
 import mailbox
 import tempfile
 import time
+import unittest.mock
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from bench.common import Figure, Log, Outcome, bench_settings, median, spread
 from bench.data import CACHE_DIR, NOTIFICATION, NOW, build_send_db, copy_db
 from bench.history import with_history
 from followup.clock import FixedClock
+from followup.inbound import ingest as ingest_module
 from followup.inbound.imap_source import DEFAULT_BATCH, FetchedMessage
 from followup.inbound.inbox import ingest_files, store_batch
 from followup.inbound.ingest import BATCH, interpret_pending
@@ -184,18 +187,26 @@ def bare(box_path: Path) -> float:
     return time.perf_counter() - started
 
 
-def ours(db: Path, box_path: Path, workdir: Path) -> float:
+def ours(db: Path, box_path: Path, workdir: Path, *, archive: bool = True) -> float:
+    """Seconds to ingest the mbox; ``archive=False`` skips archiving the attachments, to show what it costs."""
     copy = copy_db(db, workdir / "ingest.db")
     settings = bench_settings(workdir, copy, 25)
     engine = make_engine(settings.database_url)
     secret = settings.signing_secret.get_secret_value().encode()
     started = time.perf_counter()
-    result = ingest_files(engine, settings, [box_path], clock=FixedClock(NOW), secret=secret)
+    with contextlib.ExitStack() as stack:
+        if not archive:
+            stack.enter_context(unittest.mock.patch.object(ingest_module, "archive_replies", _no_archive))
+        result = ingest_files(engine, settings, [box_path], clock=FixedClock(NOW), secret=secret)
     elapsed = time.perf_counter() - started
     engine.dispose()
     if result.stored != len(result.results):
         raise RuntimeError(f"expected every reply stored once, got {result.stored} of {len(result.results)}")
     return elapsed
+
+
+def _no_archive(*args: object, **kwargs: object) -> int:
+    return 0
 
 
 def imap_sized(db: Path, box_path: Path, workdir: Path) -> float:
@@ -235,18 +246,21 @@ def run(n: int, repeats: int, log: Log, *, history: int = 10_000_000) -> Outcome
         lambda aid: (aid, f"focal.point{aid - 1}@s{aid - 1:06d}.example.org"),
         log=log,
     )
-    bare_runs, file_runs, imap_runs = [], [], []
+    bare_runs, file_runs, imap_runs, unarchived_runs = [], [], [], []
     with tempfile.TemporaryDirectory(prefix="followup-bench-") as tmp:
         for _ in range(repeats):
             bare_runs.append(n / bare(box_path))
             file_runs.append(n / ours(db, box_path, Path(tmp)))
+            unarchived_runs.append(n / ours(db, box_path, Path(tmp), archive=False))
             imap_runs.append(n / imap_sized(old, box_path, Path(tmp)))
             log(
-                f"ingest: bare {bare_runs[-1]:,.0f} msg/s, file path {file_runs[-1]:,.0f} msg/s, "
+                f"ingest: bare {bare_runs[-1]:,.0f} msg/s, file path {file_runs[-1]:,.0f} msg/s "
+                f"({unarchived_runs[-1]:,.0f} without archiving), "
                 f"IMAP-sized batches with history {imap_runs[-1]:,.0f} msg/s"
             )
     file_ratio = median(file_runs) / median(bare_runs)
     imap_ratio = median(imap_runs) / median(bare_runs)
+    archiving = median(file_runs) / median(unarchived_runs)
     name = f"ingest ({n:,} replies)"
     return Outcome(
         name,
@@ -276,5 +290,12 @@ def run(n: int, repeats: int, log: Log, *, history: int = 10_000_000) -> Outcome
                 f"{imap_ratio:.0%}",
                 ok=imap_ratio >= TARGET_RATIO,
             ),
+            Figure(
+                name,
+                "file path without archiving attachments",
+                f"{median(unarchived_runs):,.0f} msg/s",
+                note=spread(unarchived_runs),
+            ),
+            Figure(name, "file path with archiving / without", f"{archiving:.0%}"),
         ],
     )

@@ -210,9 +210,10 @@ class WebSettings(_Section):
     archive_dir: Path = Path("var/archive")
     #: Days after the due date during which an item's link keeps working.
     link_days: int = Field(default=90, ge=1, le=3650)
-    #: Requests allowed per client address (and per item link) per minute.
+    #: Requests allowed per client address (and per item link) per minute, counted in the database
+    #: so that every web process shares the limit.
     requests_per_minute: int = Field(default=60, ge=1)
-    #: Failed logins allowed per address (and per account) per 15 minutes.
+    #: Failed logins allowed per address (and per account) per 15 minutes (shared likewise).
     login_attempts: int = Field(default=5, ge=1)
     session_hours: int = Field(default=12, ge=1, le=24 * 30)
 

@@ -43,8 +43,10 @@ class WebEnv:
     def path(self, **kwargs: object) -> str:
         return self.link(**kwargs).removeprefix("http://testserver")  # type: ignore[arg-type]
 
-    def client(self) -> TestClient:
-        return TestClient(create_app(self.settings, self.engine, self.clock, SECRET), follow_redirects=False)
+    def client(self, peer: str = "testclient") -> TestClient:
+        """A browser at ``peer`` (the address the server sees: a proxy's, when one is in front)."""
+        app = create_app(self.settings, self.engine, self.clock, SECRET)
+        return TestClient(app, follow_redirects=False, client=(peer, 50000))
 
 
 def make_env(tmp_path: Path, **env: str) -> WebEnv:

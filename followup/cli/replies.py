@@ -1,4 +1,4 @@
-"""Reply commands: ``ingest``, ``inbox poll`` and ``replies`` (list, show, assign, dismiss)."""
+"""Reply commands: ``ingest``, ``inbox poll`` and ``replies`` (list, show, assign, grant, refuse, dismiss)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from followup.cli.context import app, now_option
 from followup.cli.output import FORMATS, emit_rows, progress
 from followup.clock import FixedClock
-from followup.daemon.triage import assign_message, dismiss_message, get_message
+from followup.daemon.triage import assign_message, dismiss_message, get_message, grant_extension, refuse_extension
 from followup.errors import NotFoundError, UsageError
 from followup.inbound.inbox import InboxResult, ingest_files, poll_imap
 from followup.outbound.signing import signing_key
@@ -224,8 +224,33 @@ def replies_show(message: int, raw: bool) -> None:
 def replies_assign(message: int, assignment: int, actor: str, now_text: str | None) -> None:
     """Attach a message waiting in triage to an assignment (state changes stay yours: confirm, extend)."""
     a = app()
-    assign_message(a.engine(), message, assignment, now=a.now(now_text), actor=actor)
+    assign_message(a.engine(), a.settings, message, assignment, now=a.now(now_text), actor=actor)
     click.echo(f"message {message} attached to assignment {assignment}")
+
+
+@replies.command(name="grant")
+@click.argument("message", type=int)
+@click.option("--note", default="", help="Why; kept in the event log.")
+@click.option("--by", "actor", default="secretariat", show_default=True, help="Who granted the extension.")
+@now_option
+def replies_grant(message: int, note: str, actor: str, now_text: str | None) -> None:
+    """Grant an extension request: its items become due on the date it asks."""
+    a = app()
+    ids = grant_extension(a.engine(), message, now=a.now(now_text), actor=actor, note=note)
+    items = ", ".join(f"#{i}" for i in ids) or "no item (already due that day)"
+    click.echo(f"message {message}: extension granted for {items}")
+
+
+@replies.command(name="refuse")
+@click.argument("message", type=int)
+@click.option("--note", default="", help="Why; kept in the event log.")
+@click.option("--by", "actor", default="secretariat", show_default=True, help="Who refused the extension.")
+@now_option
+def replies_refuse(message: int, note: str, actor: str, now_text: str | None) -> None:
+    """Refuse an extension request: its items keep their due date."""
+    a = app()
+    ids = refuse_extension(a.engine(), message, now=a.now(now_text), actor=actor, note=note)
+    click.echo(f"message {message}: extension refused for {', '.join(f'#{i}' for i in ids)}")
 
 
 @replies.command(name="dismiss")

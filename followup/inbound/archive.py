@@ -15,16 +15,21 @@ import email
 import hashlib
 import io
 import logging
+import os
 import secrets
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.header import decode_header, make_header
+from email.message import Message
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+import sqlalchemy as sa
+from sqlalchemy import or_
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from followup.inbound.sniff import Sniffed, safe_name, sniff_file, sniff_stream
@@ -55,6 +60,7 @@ class Archive:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._ready = False
 
     def path_of(self, sha256: str) -> Path:
         if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
@@ -63,7 +69,9 @@ class Archive:
 
     def _incoming(self) -> Path:
         folder = self.root / "incoming"
-        folder.mkdir(parents=True, exist_ok=True)
+        if not self._ready:  # once per Archive: a mkdir per file costs more than the write
+            folder.mkdir(parents=True, exist_ok=True)
+            self._ready = True
         return folder / secrets.token_hex(16)
 
     def receive(self, original_name: str, limit: int) -> Receiver:
@@ -71,14 +79,23 @@ class Archive:
         return Receiver(self, self._incoming(), safe_name(original_name), limit)
 
     def put_bytes(self, data: bytes, original_name: str) -> StoredFile:
-        """Store bytes already in memory (an email attachment); known content is not written again."""
+        """Store bytes already in memory (an email attachment); known content is not written again.
+
+        Written in one go (no :class:`Receiver`: the bytes are sniffed once, in
+        memory, and not read back from disk); still through the incoming
+        folder and a rename, so a reader never sees half a file.
+        """
         name = safe_name(original_name)
         digest = hashlib.sha256(data).hexdigest()
         sniffed = sniff_stream(io.BytesIO(data), name)
-        if not self.path_of(digest).exists():
-            receiver = self.receive(name, len(data))
-            receiver.write(data)
-            receiver.finish()
+        final = self.path_of(digest)
+        if not final.exists():
+            temp = self._incoming()
+            with os.fdopen(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640), "wb") as fh:
+                os.fchmod(fh.fileno(), 0o640)  # whatever the umask, as Receiver's files
+                fh.write(data)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            temp.replace(final)
         return StoredFile(digest, len(data), name, sniffed.kind, sniffed.media_type)
 
     def _commit(self, temp: Path, digest: str) -> Path:
@@ -186,7 +203,11 @@ def attachment_parts(raw: bytes) -> Iterator[tuple[str, bytes]]:
     The compat32 parser is enough here (names and payloads only) and several
     times faster than the modern one.
     """
-    message = email.message_from_bytes(raw)
+    return attachment_parts_of(email.message_from_bytes(raw))
+
+
+def attachment_parts_of(message: Message) -> Iterator[tuple[str, bytes]]:
+    """(file name, bytes) of each attached (not inline) part of a parsed (compat32) message."""
     for part in message.walk():
         if part.is_multipart():
             continue
@@ -211,8 +232,34 @@ def _decoded(name: str) -> str:
         return name
 
 
-def archive_replies(engine: Engine, settings: Settings, inbound_ids: Iterable[int], now: datetime) -> int:
-    """Archive the attachments of matched, verified replies; return how many rows were added.
+def _trusted() -> Any:
+    """Replies whose files belong in the archive once matched (see :func:`archive_replies`)."""
+    return or_(
+        col(InboundMessage.verified),
+        col(InboundMessage.triage) == "assigned",
+        col(InboundMessage.match_method) == "manual",
+    )
+
+
+def archive_replies(
+    engine: Engine,
+    settings: Settings,
+    inbound_ids: Iterable[int],
+    now: datetime,
+    *,
+    vouched: bool = False,
+    trees: Mapping[int, Message] | None = None,
+) -> int:
+    """Archive the attachments of matched replies the archive may trust; return how many rows were added.
+
+    Trusted: a verified sender (a focal point of the item's owner), or a
+    message the secretariat attached to an item by hand (``vouched``: the
+    caller is doing so now; afterwards triage ``assigned`` or match method
+    ``manual`` say so, for the backfill).
+
+    ``trees`` holds the MIME trees ingest already parsed, by inbound id: their
+    attachments are taken from there, and only the other messages are read
+    back from the database and parsed again.
 
     Idempotent: a file already archived for the same reply and item is not
     added again, so the backfill command may run any number of times. Reads
@@ -225,7 +272,9 @@ def archive_replies(engine: Engine, settings: Settings, inbound_ids: Iterable[in
         chunk = wanted[start : start + 500]
         with Session(engine) as session:
             messages = session.exec(
-                select(InboundMessage).where(col(InboundMessage.id).in_(chunk), col(InboundMessage.verified))
+                select(InboundMessage)
+                .options(defer(InboundMessage.raw))  # type: ignore[arg-type]
+                .where(col(InboundMessage.id).in_(chunk), sa.true() if vouched else _trusted())
             ).all()
             messages = [m for m in messages if m.attachments]
             if not messages:
@@ -254,7 +303,9 @@ def archive_replies(engine: Engine, settings: Settings, inbound_ids: Iterable[in
                 assert message.id is not None
                 if message.id not in matched:
                     continue
-                stored = [archive.put_bytes(data, name) for name, data in attachment_parts(message.raw)]
+                tree = trees.get(message.id) if trees else None
+                parts = attachment_parts_of(tree) if tree is not None else attachment_parts(message.raw)
+                stored = [archive.put_bytes(data, name) for name, data in parts]
                 for assignment in matched[message.id]:
                     fresh = [f for f in stored if (message.id, f.sha256, assignment.id) not in known]
                     rows = record_files(
@@ -274,11 +325,7 @@ def archive_replies(engine: Engine, settings: Settings, inbound_ids: Iterable[in
 def backfill(engine: Engine, settings: Settings, now: datetime) -> int:
     """Archive the attachments of every matched reply already stored."""
     with Session(engine) as session:
-        ids = list(
-            session.exec(
-                select(InboundMessage.id).where(col(InboundMessage.verified)).order_by(col(InboundMessage.id))
-            ).all()
-        )
+        ids = list(session.exec(select(InboundMessage.id).where(_trusted()).order_by(col(InboundMessage.id))).all())
     return archive_replies(engine, settings, [i for i in ids if i is not None], now)
 
 

@@ -9,8 +9,9 @@ confirmation, whatever words it quotes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
+from email.message import Message
 
 from followup.inbound.autoreply import AutoReplyInfo, detect_autoreply, is_mailing_list
 from followup.inbound.bounce import BounceInfo, detect_bounce
@@ -45,6 +46,9 @@ class Understanding:
     content_hash: str
     #: The parsed message, without its MIME tree (so attachment bytes are not held).
     parsed: ParsedMessage
+    #: The MIME tree, kept only for a person's reply with real attachments, read in full: the
+    #: archive takes their bytes from it instead of parsing the message a second time.
+    tree: Message | None = field(default=None, repr=False, compare=False)
 
     @property
     def may_answer(self) -> bool:
@@ -64,6 +68,7 @@ def understand(raw: bytes, reference: date, *, max_parse_bytes: int | None = Non
     Over ``max_parse_bytes``, only the headers and the start of the body are read.
     """
     full = parse_message(raw, max_bytes=max_parse_bytes)
+    complete = max_parse_bytes is None or len(raw) <= max_parse_bytes
     digest = content_hash(raw) if isinstance(raw, bytes | bytearray) else content_hash(b"")
     # Everything below needs the headers and text only, except the bounce detector.
     parsed = replace(full, message=None)
@@ -97,6 +102,7 @@ def understand(raw: bytes, reference: date, *, max_parse_bytes: int | None = Non
         is_mailing_list=listed,
         content_hash=digest,
         parsed=parsed,
+        tree=full.message if complete and any(not a.inline for a in parsed.attachments) else None,
     )
 
 

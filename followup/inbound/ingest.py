@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -258,10 +258,20 @@ def _interpret_stored(engine: Engine, settings: Settings, fresh: list[_Item], *,
             extra={"event": "archive.deferred"},
         )
     if archivable:
+        # The trees parsed above: archiving takes the attachments from them, not from a second parse.
+        trees = {
+            i.result.inbound_id: i.understood.tree
+            for i in todo
+            if i.result.inbound_id is not None and i.understood is not None and i.understood.tree is not None
+        }
         try:
-            archive_replies(engine, settings, [a for a in archivable if a is not None], now)
+            archive_replies(engine, settings, [a for a in archivable if a is not None], now, trees=trees)
         except Exception:  # the reply is stored and acted on; its files can be backfilled later
             log.exception("could not archive reply attachments", extra={"event": "archive.error"})
+        del trees
+    for item in todo:  # no MIME tree outlives its batch
+        if item.understood is not None and item.understood.tree is not None:
+            item.understood = replace(item.understood, tree=None)
     answered = [i for i in todo if _deserves_acknowledgement(i.result)]
     if answered:
         planned = plan_acknowledgements(engine, settings, answered, now)

@@ -188,6 +188,8 @@ class Assignment(SQLModel, table=True):
         sa.Index("ix_assignment_party_state", "party_code", "state"),
         #: The status matrix reads every assignment in this order with these columns: from the index alone.
         sa.Index("ix_assignment_matrix", "commitment_id", "party_code", "occurrence", "state", "due_date"),
+        # The web's matrix asks, per commitment, "is any cell in this state?": one index probe each.
+        sa.Index("ix_assignment_commitment_state_due", "commitment_id", "state", "due_date"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -392,3 +394,23 @@ class RelayQuota(SQLModel, table=True):
     strikes: int = 0
     last_error: str = ""
     version: int = 0
+
+
+class RateCount(SQLModel, table=True):
+    """Requests counted against a web rate limit, per key and time slot.
+
+    In the database, not in a process, so that several web processes behind
+    one proxy share each limit instead of multiplying it. ``slot`` and
+    ``expires`` are Unix seconds: plain integers compare the same on SQLite
+    and PostgreSQL.
+    """
+
+    __tablename__ = "rate_count"
+
+    #: The limit's name and what it counts, e.g. ``link:addr:192.0.2.7`` or ``login:acct:ana@example.org``.
+    key: str = Field(primary_key=True, max_length=200)
+    #: Start of the slot (Unix seconds, a multiple of the limit's slot length).
+    slot: int = Field(primary_key=True, sa_type=sa.BigInteger)
+    count: int = 0
+    #: When the slot no longer counts for its limit; older rows are purged.
+    expires: int = Field(sa_type=sa.BigInteger, index=True)

@@ -244,28 +244,43 @@ def matrix_page(
     offset: int = 0,
     limit: int = 25,
     owner_offset: int = 0,
-    owner_limit: int = 40,
+    owner_limit: int | None = 40,
 ) -> MatrixPage:
     """One page of the matrix, chosen and ordered in SQL (by the commitment's date, then id).
 
-    Owners are paged too (``owner_offset``/``owner_limit``), in the order of
-    :func:`status_matrix`'s columns. Only the page's assignments leave the
-    database, as plain tuples; a
-    ``code`` filter keeps commitments with at least one assignment in that
-    state (the cells then show each owner's current occurrence, filtered
-    again by :func:`followup.store.status.build_matrix`'s caller).
+    Owners are paged too (``owner_offset``/``owner_limit``; None: every
+    owner), in the order of :func:`status_matrix`'s columns. A ``code``
+    filter keeps the commitments with at least one assignment in that state
+    among the page's owners, asked per commitment (one probe of
+    ``ix_assignment_commitment_state_due`` each, never a scan of every
+    assignment); the cells then show each owner's current occurrence,
+    filtered again by :func:`followup.store.status.build_matrix`'s caller.
+    Only the page's assignments leave the database, as plain tuples.
     """
+    order = (col(Party.member).desc(), col(Party.kind), col(Party.code))
     with Session(engine) as session:
+        columns: list[str] | None
+        if owner:
+            columns, total_owners = [owner], 1
+        else:
+            total_owners = session.exec(select(func.count()).select_from(Party)).one()
+            if owner_limit is None and owner_offset == 0:
+                columns = None  # every owner: no list to send
+            else:
+                codes = select(Party.code).order_by(*order).offset(owner_offset)
+                columns = list(session.exec(codes.limit(owner_limit) if owner_limit is not None else codes))
         wanted = select(Commitment.id).where(col(Commitment.active))
         if commitment:
             wanted = wanted.where(Commitment.id == commitment)
         if owner or code:
-            has = select(Assignment.commitment_id)
+            has = sa.select(sa.literal(1)).where(col(Assignment.commitment_id) == col(Commitment.id))
             if owner:
-                has = has.where(Assignment.party_code == owner)
+                has = has.where(col(Assignment.party_code) == owner)
+            elif columns is not None:
+                has = has.where(col(Assignment.party_code).in_(columns))
             if code:
                 has = has.where(cell_code_condition(code, today))
-            wanted = wanted.where(col(Commitment.id).in_(has))
+            wanted = wanted.where(has.exists())
         total = session.exec(select(func.count()).select_from(wanted.subquery())).one()
         page_stmt = (
             select(Commitment)
@@ -276,13 +291,6 @@ def matrix_page(
         )
         commitments = session.exec(page_stmt).all()
         ids = [c.id for c in commitments]
-        order = (col(Party.member).desc(), col(Party.kind), col(Party.code))
-        if owner:
-            columns = [owner]
-            total_owners = 1
-        else:
-            total_owners = session.exec(select(func.count()).select_from(Party)).one()
-            columns = list(session.exec(select(Party.code).order_by(*order).offset(owner_offset).limit(owner_limit)))
         stmt = sa.select(
             col(Assignment.id),
             col(Assignment.commitment_id),
@@ -290,7 +298,9 @@ def matrix_page(
             col(Assignment.occurrence),
             col(Assignment.state),
             col(Assignment.due_date),
-        ).where(col(Assignment.commitment_id).in_(ids), col(Assignment.party_code).in_(columns))
+        ).where(col(Assignment.commitment_id).in_(ids))
+        if columns is not None:
+            stmt = stmt.where(col(Assignment.party_code).in_(columns))
         found = cast("list[tuple[int | None, str, str, str, str, date]]", session.execute(stmt).all())
         assignment_ids = [a for a, *_rest in found if a is not None]
         replies: dict[int, int] = {}

@@ -19,15 +19,15 @@ from urllib.parse import quote, urlencode
 
 from sqlmodel import Session, col, select
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
 from followup.daemon.actions import extend, reopen, set_state
-from followup.daemon.triage import assign_message, dismiss_message
+from followup.daemon.triage import assign_message, dismiss_message, grant_extension, refuse_extension
 from followup.errors import FollowupError
-from followup.inbound.archive import TooLarge, export_zip, list_files
+from followup.inbound.archive import export_zip, list_files
 from followup.outbound.owner_calendar import deadlines_feed
-from followup.store.events import record_event
 from followup.store.models import (
     ArchiveFile,
     Assignment,
@@ -43,7 +43,7 @@ from followup.store.queries import open_matrix
 from followup.store.status import AssignmentView, Matrix, Row, cell_for
 from followup.web.auth import CurrentUser, csrf_for, csrf_ok, current_user, login_redirect
 from followup.web.context import WebState, state_of
-from followup.web.forms import FormError, ReceivedForm, read_form
+from followup.web.forms import FormRefused, ReceivedForm, read_small_form
 from followup.web.outbox_preview import preview_text
 from followup.web.security import sign
 
@@ -52,6 +52,7 @@ OUTBOX_DAYS = 7
 #: Commitments (rows) and owners (columns) per page of the matrix.
 PAGE_ROWS = 25
 PAGE_COLUMNS = 20
+#: Commitments per query of the CSV download (every owner's cell of each).
 #: Longer filter lists become text fields.
 MAX_CHOICES = 100
 Handler = Callable[[Request, WebState, CurrentUser], Coroutine[Any, Any, Response]]
@@ -80,19 +81,10 @@ async def _action_form(request: Request, web: WebState, user: CurrentUser) -> Re
     if not user.can_act:
         return Response("Your role may only look, not act.", status_code=403)
     try:
-        form = await read_form(
-            request.headers.get("content-type", ""),
-            request.headers.get("content-length"),
-            request.stream(),
-            web.archive,
-            0,
-        )
-    except (FormError, TooLarge):
-        return Response("The form could not be read.", status_code=400)
-    form.abort()
-    if not csrf_ok(web, user, form.get("csrf")):
-        return Response("CSRF token missing or wrong.", status_code=403)
-    return form
+        return await read_small_form(request, web, csrf=lambda value: csrf_ok(web, user, value))
+    except FormRefused as refused:
+        message = "CSRF token missing or wrong." if refused.status == 403 else "The form could not be read."
+        return Response(message, status_code=refused.status)
 
 
 # --------------------------------------------------------------------------- matrix
@@ -202,7 +194,8 @@ async def _matrix(request: Request, web: WebState, user: CurrentUser) -> Respons
         return matrix_csv(web, today, owner=owner, commitment=commitment, state=state, overdue=overdue)
     page_number = int(q["page"]) if q.get("page", "").isdigit() and int(q["page"]) > 0 else 1
     column_page = int(q["cols"]) if q.get("cols", "").isdigit() and int(q["cols"]) > 0 else 1
-    page = load_matrix_page(
+    page = await run_in_threadpool(
+        load_matrix_page,
         web.engine,
         today,
         owner=owner or None,
@@ -215,7 +208,7 @@ async def _matrix(request: Request, web: WebState, user: CurrentUser) -> Respons
     )
     matrix = page.matrix
     rows = filtered_rows(matrix, commitment=commitment, state=state, overdue=overdue)
-    owners, commitments = _choices(web)
+    owners, commitments = await run_in_threadpool(_choices, web)
     summary = []
     for party, name in matrix.owners:
         counts: dict[str, int] = {}
@@ -258,6 +251,10 @@ async def _matrix(request: Request, web: WebState, user: CurrentUser) -> Respons
 
 
 matrix_page = signed_in(_matrix)
+
+
+def _labels(row: Row, codes: list[str]) -> list[str]:
+    return [row.cells[c].label if c in row.cells else "" for c in codes]
 
 
 def _choices(web: WebState) -> tuple[list[tuple[str, str]] | None, list[tuple[str, str]] | None]:
@@ -401,52 +398,18 @@ async def _triage_post(request: Request, web: WebState, user: CurrentUser) -> Re
                 aid = int(form.get("assignment"))
             except ValueError:
                 raise FollowupError("give the assignment number to attach the message to") from None
-            assign_message(web.engine, message_id, aid, now=now, actor=user.email, channel="web")
+            assign_message(web.engine, web.settings, message_id, aid, now=now, actor=user.email, channel="web")
         elif action == "dismiss":
             dismiss_message(web.engine, message_id, now=now, actor=user.email, note=note, channel="web")
-        elif action in ("accept", "refuse"):
-            _decide_extension(web, message_id, accept=action == "accept", actor=user.email, note=note)
+        elif action == "accept":
+            grant_extension(web.engine, message_id, now=now, actor=user.email, note=note, channel="web")
+        elif action == "refuse":
+            refuse_extension(web.engine, message_id, now=now, actor=user.email, note=note, channel="web")
         else:
             return Response("Unknown action.", status_code=400)
     except FollowupError as exc:
         return Response(str(exc), status_code=409)
     return RedirectResponse(f"/triage?done={action}", status_code=303)
-
-
-def _decide_extension(web: WebState, message_id: int, *, accept: bool, actor: str, note: str) -> None:
-    """Grant (extend each matched item to the date asked) or refuse an extension request, then close it."""
-    now = web.now()
-    with Session(web.engine) as session:
-        message = session.get(InboundMessage, message_id)
-        if message is None or message.proposed_date is None:
-            raise FollowupError(f"message {message_id} asks for no date")
-        proposed = message.proposed_date
-        aids = list(session.exec(select(InboundMatch.assignment_id).where(InboundMatch.inbound_id == message_id)).all())
-    if not aids:
-        raise FollowupError(f"message {message_id} is not matched to an item: assign it first")
-    for aid in aids:
-        if accept:
-            extend(web.engine, aid, proposed, now=now, actor=actor, note=note, channel="web", inbound_id=message_id)
-        else:
-            with Session(web.engine) as session:
-                row = session.get(Assignment, aid)
-                if row is not None:
-                    row.extension_requested_to = None
-                    session.add(row)
-                record_event(
-                    session,
-                    now,
-                    actor,
-                    "extension-refused",
-                    assignment_id=aid,
-                    inbound_id=message_id,
-                    note=note,
-                    channel="web",
-                )
-                session.commit()
-    dismiss_message(
-        web.engine, message_id, now=now, actor=actor, note=("granted" if accept else "refused"), channel="web"
-    )
 
 
 triage_page = signed_in(_triage)

@@ -13,18 +13,17 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
-from followup.inbound.archive import TooLarge
 from followup.store.events import record_event
 from followup.store.models import WebUser
 from followup.web.context import WebState, state_of
-from followup.web.forms import FormError, read_form
+from followup.web.forms import FormRefused, read_small_form
 from followup.web.security import check, in_networks, sign
 from followup.web.sessions import COOKIE, make_session, read_session
-from followup.web.users import authenticate
+from followup.web.users import authenticate, find_user
 
 PRELOGIN_COOKIE = "followup_prelogin"
 
@@ -42,16 +41,31 @@ class CurrentUser:
         return self.role == "secretariat"
 
 
-def current_user(web: WebState, request: Request) -> CurrentUser | None:
+def proxy_email(web: WebState, request: Request) -> str:
+    """The user a trusted reverse proxy says it signed in ("" when none did, or the sender is no such proxy)."""
     header = web.settings.web.proxy_user_header
+    trusted = web.settings.web.trusted_proxies
+    if not header or not trusted:
+        return ""
     peer = request.client.host if request.client else ""
-    if header and web.settings.web.trusted_proxies and in_networks(peer, web.settings.web.trusted_proxies):
-        email = request.headers.get(header, "").strip().lower()
-        if email:
-            with Session(web.engine) as session:
-                user = session.exec(select(WebUser).where(WebUser.email == email)).first()
-            if user is not None and user.active and user.id is not None:
-                return CurrentUser(user.id, user.email, user.role, f"proxy:{user.email}")
+    if not in_networks(peer, trusted):
+        return ""
+    return request.headers.get(header, "").strip().lower()[:320]
+
+
+def current_user(web: WebState, request: Request) -> CurrentUser | None:
+    """The signed-in user: the one a trusted proxy names, else the session cookie's.
+
+    A name from the proxy that is no active account is refused, never
+    replaced by the cookie. Without the header (a path the proxy does not
+    guard) the session cookie still counts.
+    """
+    email = proxy_email(web, request)
+    if email:
+        with Session(web.engine) as session:
+            user = find_user(session, email)
+        if user is not None and user.active and user.id is not None:
+            return CurrentUser(user.id, user.email, user.role, f"proxy:{user.email}")
         return None
     cookie = request.cookies.get(COOKIE, "")
     info = read_session(web.secret, cookie, web.now(), web.settings.web.session_hours) if cookie else None
@@ -75,6 +89,11 @@ def csrf_ok(web: WebState, user: CurrentUser, value: str) -> bool:
 
 
 def login_redirect(request: Request) -> Response:
+    """Where someone not signed in goes: the login page, or a refusal when the proxy named an unknown user."""
+    web = state_of(request)
+    email = proxy_email(web, request)
+    if email:
+        return PlainTextResponse(f"No account for {email} here: ask the secretariat to add you.", status_code=403)
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
 
@@ -105,20 +124,15 @@ async def login_page(request: Request) -> Response:
 
 async def login_post(request: Request) -> Response:
     web = state_of(request)
-    try:
-        form = await read_form(
-            request.headers.get("content-type", ""),
-            request.headers.get("content-length"),
-            request.stream(),
-            web.archive,
-            0,
-        )
-    except (FormError, TooLarge):
-        return _login_page(web, request, error="The form could not be read.", status=400)
-    form.abort()
     prelogin = request.cookies.get(PRELOGIN_COOKIE, "")
-    if not prelogin or not check(web.secret, "login-csrf", prelogin, form.get("csrf")):
-        return _login_page(web, request, error="The form expired; please try again.", status=403)
+    try:
+        form = await read_small_form(
+            request, web, csrf=lambda value: bool(prelogin) and check(web.secret, "login-csrf", prelogin, value)
+        )
+    except FormRefused as refused:
+        if refused.status == 403:
+            return _login_page(web, request, error="The form expired; please try again.", status=403)
+        return _login_page(web, request, error="The form could not be read.", status=400)
     email, password = form.get("email").strip().lower()[:320], form.get("password")
     address = web.address(request)
     now = web.now()
@@ -158,18 +172,9 @@ async def logout_post(request: Request) -> Response:
     if user is None:
         return RedirectResponse("/login", status_code=303)
     try:
-        form = await read_form(
-            request.headers.get("content-type", ""),
-            request.headers.get("content-length"),
-            request.stream(),
-            web.archive,
-            0,
-        )
-    except (FormError, TooLarge):
-        return Response("bad form", status_code=400)
-    form.abort()
-    if not csrf_ok(web, user, form.get("csrf")):
-        return Response("CSRF token missing or wrong", status_code=403)
+        await read_small_form(request, web, csrf=lambda value: csrf_ok(web, user, value))
+    except FormRefused as refused:
+        return Response(str(refused), status_code=refused.status)
     _audit(web, user.email, "logout", address=web.address(request))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE, path="/")

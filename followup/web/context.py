@@ -16,7 +16,8 @@ from followup.clock import Clock, local_date
 from followup.inbound.archive import Archive, archive_for
 from followup.paths import templates_dir
 from followup.settings import Settings
-from followup.web.security import RateLimiter, client_address, is_https
+from followup.web.rate_limits import SharedRateLimit
+from followup.web.security import client_address, is_https
 
 WEB_TEMPLATES = templates_dir() / "web"
 #: Headers on every response: nothing framed, nothing sniffed, no scripts, no referrer leaking a link's token.
@@ -39,10 +40,10 @@ class WebState:
     secret: bytes
     archive: Archive
     templates: jinja2.Environment
-    #: Requests to item links, per client address and per token.
-    link_limiter: RateLimiter
-    #: Failed logins, per client address and per account.
-    login_limiter: RateLimiter
+    #: Requests to item links, per client address and per token (shared by every web process).
+    link_limiter: SharedRateLimit
+    #: Failed logins, per client address and per account (shared by every web process).
+    login_limiter: SharedRateLimit
     brand: str = "followup"
 
     @classmethod
@@ -62,8 +63,8 @@ class WebState:
             secret=secret,
             archive=archive_for(settings),
             templates=env,
-            link_limiter=RateLimiter(web.requests_per_minute, timedelta(minutes=1)),
-            login_limiter=RateLimiter(web.login_attempts, timedelta(minutes=15)),
+            link_limiter=SharedRateLimit(engine, "link", web.requests_per_minute, timedelta(minutes=1)),
+            login_limiter=SharedRateLimit(engine, "login", web.login_attempts, timedelta(minutes=15)),
             brand=f"{settings.secretariat.tag} followup",
         )
 

@@ -9,13 +9,15 @@ already says too much is refused before a byte is read.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import Request
 
 from followup.inbound.archive import Archive, Receiver, StoredFile, TooLarge
+from followup.web.context import WebState
 
 MAX_FIELD_BYTES = 20_000
 MAX_FIELDS = 20
@@ -24,6 +26,14 @@ MAX_FILES = 10
 
 class FormError(Exception):
     """The body is not a form we accept (malformed, too many parts, too large a field)."""
+
+
+class FormRefused(Exception):
+    """A POST not to act on: unreadable (400), too large (413), or without the page's CSRF token (403)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
 
 
 @dataclass
@@ -63,6 +73,40 @@ async def read_form(
     if ctype == b"multipart/form-data" and params.get(b"boundary"):
         return await _multipart(params[b"boundary"], body, archive, file_limit)
     raise FormError("not a form")
+
+
+async def read_posted_form(
+    request: Request, web: WebState, *, csrf: Callable[[str], bool], file_limit: int = 0
+) -> ReceivedForm:
+    """The request's form once its CSRF token passes ``csrf``; files (up to ``file_limit`` each) wait in the archive.
+
+    Raises :class:`FormRefused`, having thrown away whatever files arrived.
+    The caller keeps the files with :meth:`ReceivedForm.finish` or drops
+    them with :meth:`ReceivedForm.abort`.
+    """
+    try:
+        form = await read_form(
+            request.headers.get("content-type", ""),
+            request.headers.get("content-length"),
+            request.stream(),
+            web.archive,
+            file_limit,
+        )
+    except TooLarge:
+        raise FormRefused(413, "request body larger than allowed") from None
+    except FormError as exc:
+        raise FormRefused(400, str(exc)) from None
+    if not csrf(form.get("csrf")):
+        form.abort()
+        raise FormRefused(403, "CSRF token missing or wrong")
+    return form
+
+
+async def read_small_form(request: Request, web: WebState, *, csrf: Callable[[str], bool]) -> ReceivedForm:
+    """A form of fields only (login, logout, a secretariat action): any file in it is refused unread."""
+    form = await read_posted_form(request, web, csrf=csrf, file_limit=0)
+    form.abort()
+    return form
 
 
 async def _urlencoded(body: AsyncIterator[bytes]) -> ReceivedForm:

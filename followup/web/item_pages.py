@@ -16,11 +16,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from followup.daemon.submissions import LinkCheck, LinkedItem, ask_question, check_link, request_more_time, submit
-from followup.inbound.archive import TooLarge
 from followup.outbound.views import item_view, secretariat_view
 from followup.store.models import ArchiveFile
 from followup.web.context import WebState, state_of
-from followup.web.forms import FormError, read_form
+from followup.web.forms import FormRefused, read_posted_form
 from followup.web.security import check, sign
 from followup.web.strings import human_size, language_from_header, strings
 
@@ -144,20 +143,13 @@ async def item_post(request: Request) -> Response:
     language = item.language if item.language in _LOCALES else "en"
     limit = web.settings.web.upload_max_bytes
     try:
-        form = await read_form(
-            request.headers.get("content-type", ""),
-            request.headers.get("content-length"),
-            request.stream(),
-            web.archive,
-            limit,
+        form = await read_posted_form(
+            request, web, csrf=lambda value: check(web.secret, "link-csrf", token, value), file_limit=limit
         )
-    except TooLarge:
-        return _message(web, language, "too_large", 413, size=human_size(limit))
-    except FormError:
-        return _message(web, language, "bad_form", 400)
-    if not check(web.secret, "link-csrf", token, form.get("csrf")):
-        form.abort()
-        return _message(web, language, "bad_form", 403)
+    except FormRefused as exc:
+        if exc.status == 413:
+            return _message(web, language, "too_large", 413, size=human_size(limit))
+        return _message(web, language, "bad_form", exc.status)
     action, note = form.get("action"), form.get("note").strip()
     now = web.now()
     if action == "sent":

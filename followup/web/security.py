@@ -1,7 +1,7 @@
-"""Request hygiene for the web pages: client address, rate limits, CSRF tokens, signed values.
+"""Request hygiene for the web pages: client address, CSRF tokens, signed values.
 
-Pure helpers over the signing key and the clock, so tests drive them with a
-fixed clock and no server.
+Pure helpers over the signing key and the request's headers, so tests drive
+them with no server. Rate limits live in :mod:`followup.web.rate_limits`.
 """
 
 from __future__ import annotations
@@ -9,9 +9,7 @@ from __future__ import annotations
 import base64
 import hmac
 import ipaddress
-from collections import deque
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
 
 
 def sign(secret: bytes, purpose: str, value: str) -> str:
@@ -55,37 +53,3 @@ def is_https(scheme: str, peer: str, headers: Mapping[str, str], trusted_proxies
         if forwarded:
             return forwarded == "https"
     return scheme == "https"
-
-
-class RateLimiter:
-    """At most ``limit`` events per key in a sliding ``window`` (in memory, per process)."""
-
-    def __init__(self, limit: int, window: timedelta, max_keys: int = 100_000) -> None:
-        self.limit = limit
-        self.window = window
-        self.max_keys = max_keys
-        self._events: dict[str, deque[datetime]] = {}
-
-    def _recent(self, key: str, now: datetime) -> deque[datetime]:
-        events = self._events.get(key)
-        if events is None:
-            if len(self._events) >= self.max_keys:
-                self._events.clear()  # a flood of keys: forget rather than grow without bound
-            events = self._events[key] = deque()
-        while events and events[0] <= now - self.window:
-            events.popleft()
-        return events
-
-    def blocked(self, key: str, now: datetime) -> bool:
-        return len(self._recent(key, now)) >= self.limit
-
-    def hit(self, key: str, now: datetime) -> bool:
-        """Count one event; False when the key was already at its limit (the event is not counted)."""
-        events = self._recent(key, now)
-        if len(events) >= self.limit:
-            return False
-        events.append(now)
-        return True
-
-    def reset(self, key: str) -> None:
-        self._events.pop(key, None)

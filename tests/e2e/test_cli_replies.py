@@ -89,3 +89,30 @@ def test_ingest_maildir_folder_and_unreadable_path(tmp_path: Path) -> None:
     missing = run(tmp_path, "ingest", str(tmp_path / "nope.eml"))
     assert missing.returncode != 0 and "Traceback" not in missing.stderr
     assert_one_line_error(run(tmp_path, "inbox", "poll"), "no IMAP host configured", 2)
+
+
+def test_extension_requests_granted_and_refused_from_the_command_line(tmp_path: Path) -> None:
+    """The same services as the web triage page: `replies grant` and `replies refuse`."""
+    sent = sent_messages(tmp_path)
+    [first, second] = [m for m in sent if str(m["Content-Language"]) == "es"][:2]
+    for original, body in (
+        (first, "Estimados, solicitamos una prórroga hasta el 15 de enero de 2027."),
+        (second, "Estimados, necesitamos una prórroga hasta el 20 de enero de 2027."),
+    ):
+        path = tmp_path / f"ask-{abs(hash(body))}.eml"
+        path.write_bytes(reply(original, body).as_bytes())
+        assert run(tmp_path, "ingest", str(path), "--now", NOW).returncode == 0
+    asks = json.loads(run(tmp_path, "replies", "--unmatched", "--format", "json").stdout)
+    ids = sorted(str(r["id"]) for r in asks if r["intent"] == "extension")
+    assert len(ids) == 2, asks
+    grant_id, refuse_id = ids
+    granted = run(tmp_path, "replies", "grant", grant_id, "--note", "agreed by phone", "--now", NOW)
+    assert granted.returncode == 0, granted.stderr
+    assert "extension granted for #" in granted.stdout
+    refused = run(tmp_path, "replies", "refuse", refuse_id, "--now", NOW)
+    assert refused.returncode == 0, refused.stderr
+    assert "extension refused for #" in refused.stdout
+    assert_one_line_error(run(tmp_path, "replies", "refuse", refuse_id), "already decided")
+    assert_one_line_error(run(tmp_path, "replies", "grant", "999"), "no inbound message 999")
+    remaining = json.loads(run(tmp_path, "replies", "--unmatched", "--format", "json").stdout)
+    assert {str(r["id"]) for r in remaining}.isdisjoint({grant_id, refuse_id})

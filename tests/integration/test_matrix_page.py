@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from followup.store.db import make_engine, migrate
@@ -42,9 +43,8 @@ def test_sql_cell_codes_match_cell_for(tmp_path: Path) -> None:
     engine.dispose()
 
 
-def test_pages_of_the_matrix(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
-    migrate(engine)
+def test_pages_of_the_matrix(engine: Engine) -> None:
+    """On SQLite and PostgreSQL: the state filter's per-commitment EXISTS is written once for both."""
     with Session(engine) as s:
         make_party(s, "HN")
         make_party(s, "SV")
@@ -66,7 +66,11 @@ def test_pages_of_the_matrix(tmp_path: Path) -> None:
     assert only.total == 0
     submitted = matrix_page(engine, TODAY, code="submitted")
     assert [r.commitment_id for r in submitted.matrix.rows] == ["c3"]
+    # A state filter counts only the owners on the page: no page of rows that show nothing.
+    assert matrix_page(engine, TODAY, code="submitted", owner_offset=1, owner_limit=1).total == 0
+    assert matrix_page(engine, TODAY, code="submitted", owner_offset=0, owner_limit=1).total == 1
+    everyone = matrix_page(engine, TODAY, code="due_soon", owner_limit=None)
+    assert (everyone.total, [code for code, _ in everyone.matrix.owners]) == (7, ["HN", "SV"])
     whole = status_matrix(engine, TODAY)
     paged = matrix_page(engine, TODAY, limit=100)
     assert {r.commitment_id: r.cells for r in whole.rows} == {r.commitment_id: r.cells for r in paged.matrix.rows}
-    engine.dispose()

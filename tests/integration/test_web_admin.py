@@ -110,6 +110,7 @@ def test_matrix_filters_and_csv(web_env: WebEnv) -> None:
             writer.writerow([row.commitment_id, row.title, row.due_rule,
                              *[row.cells[c].label if c in row.cells else "" for c, _ in matrix.owners]])  # fmt: skip
         assert client.get(f"/matrix?format=csv{query}").text == buf.getvalue(), query
+    assert client.get("/matrix?format=csv&state=confirmed").text.splitlines()[1:] == []
 
 
 def test_actions_through_the_same_services_and_viewer_cannot_act(web_env: WebEnv) -> None:

@@ -216,8 +216,9 @@ def test_the_web_benchmark_requests_real_pages(tmp_path: Path) -> None:
     from bench import web
 
     outcome = web.run(2_000, 20, 20, 2, lambda _line: None, cache_dir=tmp_path)
-    assert len(outcome.figures) == 3
-    assert outcome.figures[0].value.endswith(" ms")
+    assert len(outcome.figures) == 5
+    assert all(f.value.endswith(" ms") for f in outcome.figures[:3])  # one owner, unfiltered, one state
+    assert outcome.figures[3].measure.startswith("CSV download") and outcome.figures[3].value.endswith(" s")
 
 
 def test_startup_bench_reports_both_commands_and_the_ratio() -> None:
