@@ -279,7 +279,10 @@ def record_sent(engine: Engine, ids: Sequence[int], now: datetime) -> int:
     with engine.begin() as conn:
         result = conn.execute(
             sa.update(n)
-            .where(n.c.id.in_(ids), n.c.state.in_(("sending", "planned", "failed", "cancelled")))
+            # Not yet sent (sending, planned, failed, cancelled), said as NOT IN: with the states
+            # listed, SQLite would read them through the state index (every failed row ever) rather
+            # than the few ids by primary key.
+            .where(n.c.id.in_(ids), n.c.state.not_in(("sent", "bounced")))
             .values(
                 state="sent",
                 sent_at=as_utc(now),
