@@ -25,7 +25,7 @@ and auto-replies never change state and are never answered.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -47,7 +47,7 @@ from followup.outbound.tokens import extract_tokens, parse_reference_tags, verif
 from followup.schedule.planner import cancel_for_assignments, insert_planned_in
 from followup.settings import Settings
 from followup.store.events import jsonable
-from followup.store.models import OPEN_STATES, Assignment, Commitment, Contact, InboundMessage, Notification
+from followup.store.models import OPEN_STATES, Assignment, Commitment, Contact, InboundMessage
 
 log = logging.getLogger("followup.ingest")
 ACTOR_PREFIX = "reply:"
@@ -328,11 +328,13 @@ def _store(engine: Engine, items: list[_Item], now: datetime, on_stored: OnStore
             if quarantined:
                 item.result = IngestResult(None, classification="unparseable", quarantined=True, triage="open")
         if rows:
-            stmt = sa.insert(INBOUND).returning(INBOUND.c.id, sort_by_parameter_order=True)
-            new_ids: list[int] = list(session.connection().execute(stmt, rows).scalars())
-            inserted = [item for item in fresh if not item.result.resumed]
-            for item, new_id in zip(inserted, new_ids, strict=True):
-                item.result.inbound_id = new_id
+            # One multi-row INSERT; each new id is told apart by its content hash (unique in the batch).
+            stmt = sa.insert(INBOUND).returning(INBOUND.c.id, INBOUND.c.content_hash)
+            returned = session.connection().execute(stmt, rows)
+            new_ids: dict[str, int] = {row.content_hash: row.id for row in returned}
+            for item in fresh:
+                if not item.result.resumed:
+                    item.result.inbound_id = new_ids[item.digest]
         if on_stored is not None:
             on_stored(session, [item.source for item in items])
         session.commit()
@@ -409,10 +411,10 @@ class _Lookups:
             if p.sender:
                 senders.add(p.sender.lower())
         # Outbox rows named by tokens, and every row of the emails they belong to.
-        by_id = _rows(session, col(Notification.id), sorted({v for v in self.token_ids.values() if v is not None}))
+        by_id = _rows(session, NOTIFICATION.c.id, sorted({v for v in self.token_ids.values() if v is not None}))
         self.notification = {nid: (mid, aid) for nid, mid, aid in by_id}
         header_ids.update(mid for _nid, mid, _aid in by_id if mid)
-        rows = _rows(session, col(Notification.message_id), sorted(header_ids))
+        rows = _rows(session, NOTIFICATION.c.message_id, sorted(header_ids))
         self.sent = sent_messages(rows)
         # Every assignment a reply may touch, loaded once (later gets hit the identity map).
         candidates = set(tags)
@@ -484,15 +486,9 @@ class _Lookups:
         parties = self.parties_of.get(sender.lower())
         if not parties:
             return []
-        return [
-            a
-            for a in self._session.exec(
-                select(Assignment.id).where(
-                    col(Assignment.party_code).in_(parties), col(Assignment.state).in_(OPEN_STATES)
-                )
-            ).all()
-            if a is not None
-        ]
+        a = ASSIGNMENT
+        stmt = sa.select(a.c.id).where(a.c.party_code.in_(parties), a.c.state.in_(OPEN_STATES))
+        return [row.id for row in self._session.connection().execute(stmt)]
 
     def authorised(self, sender: str, assignment_ids: Sequence[int]) -> bool:
         """The sender is an active contact of every matched item's owner."""
@@ -524,18 +520,21 @@ def _header_ids(u: Understanding) -> list[str]:
 
 
 def _rows(session: Session, column: Any, values: Sequence[Any]) -> list[tuple[int, str | None, int | None]]:
-    out: list[tuple[int, str | None, int | None]] = []
-    for start in range(0, len(values), 500):
-        part = values[start : start + 500]
-        stmt = select(Notification.id, Notification.message_id, Notification.assignment_id).where(column.in_(part))
-        out.extend((nid, mid, aid) for nid, mid, aid in session.exec(stmt).all() if nid is not None)
-    return out
+    n = NOTIFICATION
+    stmt = sa.select(n.c.id, n.c.message_id, n.c.assignment_id)
+    return [(nid, mid, aid) for nid, mid, aid in _chunked(session, stmt, column, values)]
 
 
 def _chunked(session: Session, stmt: Any, column: Any, values: Sequence[Any]) -> list[Any]:
+    """Rows of ``stmt`` whose ``column`` is one of ``values``, 500 values a query.
+
+    Plain Core on the session's connection: the ORM's per-statement work costs
+    more than these indexed reads.
+    """
+    conn = session.connection()
     out: list[Any] = []
     for start in range(0, len(values), 500):
-        out.extend(session.exec(stmt.where(column.in_(values[start : start + 500]))).all())
+        out.extend(conn.execute(stmt.where(column.in_(values[start : start + 500]))).all())
     return out
 
 
@@ -603,11 +602,13 @@ class _Effects:
 def _interpret_all(engine: Engine, settings: Settings, items: list[_Item], *, now: datetime, secret: bytes) -> None:
     with Session(engine, expire_on_commit=False) as session, session.no_autoflush:
         # Claim first, in this transaction: a row another worker interpreted meanwhile is skipped,
-        # and a crash before the commit leaves every row to interpret again.
+        # and a crash before the commit leaves every row to interpret again. The claim locks the rows
+        # (PostgreSQL) or the database (SQLite) without changing them: SQLite rewrites a row whose size
+        # changes, raw bytes and all, and the interpretation below sets interpreted_at with the rest.
         claim = (
             sa.update(INBOUND)
             .where(INBOUND.c.id.in_([i.result.inbound_id for i in items]), INBOUND.c.interpreted_at.is_(None))
-            .values(interpreted_at=now)
+            .values(interpreted_at=INBOUND.c.interpreted_at)
             .returning(INBOUND.c.id)
         )
         claimed: set[int] = set(session.connection().execute(claim).scalars())
@@ -629,7 +630,11 @@ def _interpret_all(engine: Engine, settings: Settings, items: list[_Item], *, no
             item.result = result
         _archive(session, settings, items, lookups, now)
         answered = [i for i in items if _deserves_acknowledgement(i.result)]
-        planned = plan_acknowledgements(session.connection(), settings, answered, now) if answered else set()
+        planned = (
+            plan_acknowledgements(session.connection(), settings, answered, now, lookups.contact_ids)
+            if answered
+            else set()
+        )
         session.commit()
     for item in answered:
         item.result.acknowledged = item.result.inbound_id in planned
@@ -755,6 +760,7 @@ def _interpret(
             "verified": verified,
             "triage": triage,
             "auth_failure": "; ".join(forged)[:200],
+            "interpreted_at": now,
         }
     )
     result.triage, result.verified = triage, verified
@@ -896,11 +902,19 @@ class AckRequest:
     ask_which: bool = False
 
 
-def plan_acknowledgements(conn: sa.Connection, settings: Settings, items: Sequence[_Item], now: datetime) -> set[int]:
+def plan_acknowledgements(
+    conn: sa.Connection,
+    settings: Settings,
+    items: Sequence[_Item],
+    now: datetime,
+    contacts: Mapping[str, int] | None = None,
+) -> set[int]:
     """Plan an acknowledgement for each reply given, unless it could loop or flood; return the inbound ids.
 
     Runs in the transaction that interprets the replies: an acknowledgement is
     planned exactly when the state change it acknowledges is recorded.
+    ``contacts`` (active contact id by lower-cased address) spares a query when
+    the caller has them already.
     """
     requests = []
     for item in items:
@@ -917,7 +931,7 @@ def plan_acknowledgements(conn: sa.Connection, settings: Settings, items: Sequen
                 ask_which=item.result.ask_which,
             )
         )
-    return _plan_acknowledgements_in(conn, settings, requests, now)
+    return _plan_acknowledgements_in(conn, settings, requests, now, contacts)
 
 
 def plan_acknowledgement_requests(
@@ -931,7 +945,11 @@ def plan_acknowledgement_requests(
 
 
 def _plan_acknowledgements_in(
-    conn: sa.Connection, settings: Settings, requests: Sequence[AckRequest], now: datetime
+    conn: sa.Connection,
+    settings: Settings,
+    requests: Sequence[AckRequest],
+    now: datetime,
+    known_contacts: Mapping[str, int] | None = None,
 ) -> set[int]:
     if not settings.replies.acknowledge:
         return set()
@@ -950,7 +968,7 @@ def _plan_acknowledgements_in(
     limit = settings.replies.acknowledgements_per_sender_per_hour
     n, c = NOTIFICATION, CONTACT
     recent: dict[str, int] = {}
-    contacts: dict[str, int] = {}
+    contacts: dict[str, int] = dict(known_contacts or {})
     for start in range(0, len(senders), 500):
         part = senders[start : start + 500]
         recent.update(
@@ -964,6 +982,8 @@ def _plan_acknowledgements_in(
                 .group_by(n.c.recipient_lower)
             ).all()
         )
+        if known_contacts is not None:
+            continue
         contacts.update(
             conn.execute(
                 sa.select(c.c.email_lower, c.c.id).where(c.c.active, c.c.email_lower.in_(part)).order_by(c.c.id)
