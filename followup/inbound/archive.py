@@ -95,8 +95,11 @@ class Archive:
             with os.fdopen(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640), "wb") as fh:
                 os.fchmod(fh.fileno(), 0o640)  # whatever the umask, as Receiver's files
                 fh.write(data)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            temp.replace(final)
+            try:
+                temp.replace(final)
+            except FileNotFoundError:  # the first file of its folder: make the folder (not before every file)
+                final.parent.mkdir(parents=True, exist_ok=True)
+                temp.replace(final)
         return StoredFile(digest, len(data), name, sniffed.kind, sniffed.media_type)
 
     def _commit(self, temp: Path, digest: str) -> Path:
