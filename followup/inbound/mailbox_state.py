@@ -24,19 +24,22 @@ def load_cursor(session: Session, mailbox_key: str) -> MailboxCursor | None:
 
 
 def save_cursor(session: Session, mailbox_key: str, uidvalidity: int, last_uid: int) -> MailboxCursor:
-    """Record progress. Within one UIDVALIDITY the cursor never moves back; a new one replaces it."""
+    """Record progress. Within one UIDVALIDITY the cursor never moves back; a new one replaces it.
+
+    One UPDATE in the usual case (the rule is in its SET clause), an INSERT the first time.
+    """
     conn = session.connection()
-    row = conn.execute(_select(mailbox_key)).first()
+    same = sa.and_(STATE.c.uidvalidity == uidvalidity, STATE.c.last_uid > last_uid)
+    row = conn.execute(
+        sa.update(STATE)
+        .where(STATE.c.mailbox == mailbox_key)
+        .values(last_uid=sa.case((same, STATE.c.last_uid), else_=last_uid), uidvalidity=uidvalidity)
+        .returning(STATE.c.uidvalidity, STATE.c.last_uid)
+    ).first()
     if row is None:
         conn.execute(sa.insert(STATE).values(mailbox=mailbox_key, uidvalidity=uidvalidity, last_uid=last_uid))
         return MailboxCursor(uidvalidity=uidvalidity, last_uid=last_uid)
-    if row.uidvalidity == uidvalidity:
-        last_uid = max(row.last_uid, last_uid)
-    if (row.uidvalidity, row.last_uid) != (uidvalidity, last_uid):
-        conn.execute(
-            sa.update(STATE).where(STATE.c.mailbox == mailbox_key).values(uidvalidity=uidvalidity, last_uid=last_uid)
-        )
-    return MailboxCursor(uidvalidity=uidvalidity, last_uid=last_uid)
+    return MailboxCursor(uidvalidity=row.uidvalidity, last_uid=row.last_uid)
 
 
 def _select(mailbox_key: str) -> sa.Select[tuple[int, int]]:
