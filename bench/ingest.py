@@ -196,7 +196,7 @@ def ours(db: Path, box_path: Path, workdir: Path, *, archive: bool = True) -> fl
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
         if not archive:
-            stack.enter_context(unittest.mock.patch.object(ingest_module, "archive_replies", _no_archive))
+            stack.enter_context(unittest.mock.patch.object(ingest_module, "archive_parsed", _no_archive))
         result = ingest_files(engine, settings, [box_path], clock=FixedClock(NOW), secret=secret)
     elapsed = time.perf_counter() - started
     engine.dispose()

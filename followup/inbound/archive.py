@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy import or_
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import defer
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from followup.inbound.sniff import Sniffed, safe_name, sniff_file, sniff_stream
 from followup.settings import Settings
@@ -38,6 +38,7 @@ from followup.store.models import ArchiveFile, Assignment, Contact, InboundMatch
 
 log = logging.getLogger("followup.archive")
 CHUNK = 64 * 1024
+ARCHIVE_FILE = SQLModel.metadata.tables["archive_file"]
 
 
 class TooLarge(Exception):
@@ -94,8 +95,11 @@ class Archive:
             with os.fdopen(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640), "wb") as fh:
                 os.fchmod(fh.fileno(), 0o640)  # whatever the umask, as Receiver's files
                 fh.write(data)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            temp.replace(final)
+            try:
+                temp.replace(final)
+            except FileNotFoundError:  # the first file of its folder: make the folder (not before every file)
+                final.parent.mkdir(parents=True, exist_ok=True)
+                temp.replace(final)
         return StoredFile(digest, len(data), name, sniffed.kind, sniffed.media_type)
 
     def _commit(self, temp: Path, digest: str) -> Path:
@@ -320,6 +324,62 @@ def archive_replies(
                     added += len(rows)
             session.commit()
     return added
+
+
+@dataclass(frozen=True)
+class ParsedReply:
+    """A reply ingest has just parsed, matched and verified: what archiving its attachments needs."""
+
+    inbound_id: int
+    tree: Message
+    received_at: datetime
+    contact_id: int | None
+    #: (assignment id, commitment id, party code) of each item the reply is matched to.
+    assignments: tuple[tuple[int, str, str], ...]
+
+
+def archive_parsed(conn: sa.Connection, settings: Settings, replies: Sequence[ParsedReply]) -> int:
+    """Archive the attachments of replies ingest trusts, in the caller's transaction; return the rows added.
+
+    Ingest already knows each reply's sender, items and MIME tree, so nothing
+    is read back or parsed again: one query (what is archived already, for a
+    reply interpreted again after an interruption) and one insert per batch.
+    """
+    if not replies:
+        return 0
+    archive = archive_for(settings)
+    files = ARCHIVE_FILE
+    known = set(
+        conn.execute(
+            sa.select(files.c.inbound_id, files.c.sha256, files.c.assignment_id).where(
+                files.c.inbound_id.in_([r.inbound_id for r in replies])
+            )
+        ).all()
+    )
+    rows: list[dict[str, Any]] = []
+    for reply in replies:
+        stored = [archive.put_bytes(data, name) for name, data in attachment_parts_of(reply.tree)]
+        for assignment_id, commitment_id, party_code in reply.assignments:
+            rows.extend(
+                {
+                    "sha256": f.sha256,
+                    "assignment_id": assignment_id,
+                    "commitment_id": commitment_id,
+                    "party_code": party_code,
+                    "contact_id": reply.contact_id,
+                    "inbound_id": reply.inbound_id,
+                    "received_at": reply.received_at,
+                    "channel": "email",
+                    "original_name": f.original_name[:255],
+                    "media_type": f.media_type,
+                    "size": f.size,
+                }
+                for f in stored
+                if (reply.inbound_id, f.sha256, assignment_id) not in known
+            )
+    if rows:
+        conn.execute(sa.insert(files), rows)
+    return len(rows)
 
 
 def backfill(engine: Engine, settings: Settings, now: datetime) -> int:

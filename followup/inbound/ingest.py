@@ -25,7 +25,7 @@ and auto-replies never change state and are never answered.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,17 +37,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
 from followup.clock import as_utc, local_date
-from followup.inbound.archive import archive_replies
+from followup.inbound.archive import ParsedReply, archive_parsed
 from followup.inbound.authresults import failures as auth_failures
 from followup.inbound.classify import AUTOREPLY, BOUNCE, HUMAN, Understanding, understand
 from followup.inbound.matching import Match, SentMessage, decide, sent_messages
 from followup.inbound.naming import named_by_words, says_all
 from followup.inbound.parse import content_hash
 from followup.outbound.tokens import extract_tokens, parse_reference_tags, verify_token
-from followup.schedule.planner import cancel_for_assignments, insert_planned
+from followup.schedule.planner import cancel_for_assignments, insert_planned_in
 from followup.settings import Settings
 from followup.store.events import jsonable
-from followup.store.models import OPEN_STATES, Assignment, Commitment, Contact, InboundMessage, Notification
+from followup.store.models import OPEN_STATES, Assignment, Commitment, Contact, InboundMessage
 
 log = logging.getLogger("followup.ingest")
 ACTOR_PREFIX = "reply:"
@@ -111,6 +111,8 @@ class _Item:
     message_id: str | None
     result: IngestResult = field(default_factory=lambda: IngestResult(None))
     duplicate_of: _Item | None = None
+    #: When it was stored (the archive records it); None until then.
+    received_at: datetime | None = None
 
 
 def ingest(
@@ -209,12 +211,15 @@ def interpret_pending(engine: Engine, settings: Settings, *, now: datetime, secr
         ids = pending[start : start + BATCH]
         with Session(engine) as session:
             stored = session.exec(
-                select(INBOUND.c.id, INBOUND.c.source, INBOUND.c.raw).where(INBOUND.c.id.in_(ids))
+                select(INBOUND.c.id, INBOUND.c.source, INBOUND.c.raw, INBOUND.c.received_at).where(
+                    INBOUND.c.id.in_(ids)
+                )
             ).all()
         items: list[_Item] = []
-        for inbound_id, source, raw in sorted(stored):
+        for inbound_id, source, raw, received_at in sorted(stored):
             item = _understand(source, raw, settings, now)
             item.result = IngestResult(inbound_id, resumed=True)
+            item.received_at = received_at
             items.append(item)
         _interpret_stored(engine, settings, items, now=now, secret=secret)
         out.extend(item.result for item in items)
@@ -231,6 +236,15 @@ def _interpret_stored(engine: Engine, settings: Settings, fresh: list[_Item], *,
     for item in fresh:
         if item.result.quarantined:
             log.warning("inbound %s quarantined", item.result.inbound_id, extra={"event": "inbound.quarantined"})
+    # Archiving reads every attachment's bytes; a message too large to parse in full waits for
+    # `followup archive backfill`, so ingest stays within a small multiple of the message size.
+    large = [i.result.inbound_id for i in todo if len(i.raw) > settings.replies.max_parse_bytes]
+    if large:
+        log.info(
+            "%d large message(s) stored; their attachments go to the archive with 'followup archive backfill'",
+            len(large),
+            extra={"event": "archive.deferred"},
+        )
     if todo:
         try:
             _interpret_all(engine, settings, todo, now=now, secret=secret)
@@ -239,44 +253,9 @@ def _interpret_stored(engine: Engine, settings: Settings, fresh: list[_Item], *,
             log.exception("batch interpretation failed; retrying one by one", extra={"event": "inbound.error"})
             for item in todo:
                 _interpret_one_safely(engine, settings, item, now=now, secret=secret)
-    # Archiving reads every attachment's bytes; a message too large to parse in full waits for
-    # `followup archive backfill`, so ingest stays within a small multiple of the message size.
-    archivable = [
-        i.result.inbound_id
-        for i in todo
-        if i.result.verified
-        and i.result.assignment_ids
-        and i.understood is not None
-        and any(not a.inline for a in i.understood.attachments)
-        and len(i.raw) <= settings.replies.max_parse_bytes
-    ]
-    large = [i.result.inbound_id for i in todo if len(i.raw) > settings.replies.max_parse_bytes]
-    if large:
-        log.info(
-            "%d large message(s) stored; their attachments go to the archive with 'followup archive backfill'",
-            len(large),
-            extra={"event": "archive.deferred"},
-        )
-    if archivable:
-        # The trees parsed above: archiving takes the attachments from them, not from a second parse.
-        trees = {
-            i.result.inbound_id: i.understood.tree
-            for i in todo
-            if i.result.inbound_id is not None and i.understood is not None and i.understood.tree is not None
-        }
-        try:
-            archive_replies(engine, settings, [a for a in archivable if a is not None], now, trees=trees)
-        except Exception:  # the reply is stored and acted on; its files can be backfilled later
-            log.exception("could not archive reply attachments", extra={"event": "archive.error"})
-        del trees
     for item in todo:  # no MIME tree outlives its batch
         if item.understood is not None and item.understood.tree is not None:
             item.understood = replace(item.understood, tree=None)
-    answered = [i for i in todo if _deserves_acknowledgement(i.result)]
-    if answered:
-        planned = plan_acknowledgements(engine, settings, answered, now)
-        for item in answered:
-            item.result.acknowledged = item.result.inbound_id in planned
 
 
 def _deserves_acknowledgement(result: IngestResult) -> bool:
@@ -293,9 +272,10 @@ def _store(engine: Engine, items: list[_Item], now: datetime, on_stored: OnStore
     fresh: list[_Item] = []
     rows: list[dict[str, Any]] = []
     with Session(engine, expire_on_commit=False) as session:
-        known_ids = _known(session, col(InboundMessage.message_id), [i.message_id for i in items if i.message_id])
-        known_hashes = _known(session, col(InboundMessage.content_hash), [i.digest for i in items])
-        pending = _pending(session, [*known_ids.values(), *known_hashes.values()])
+        known = _known(session.connection(), [i.message_id for i in items if i.message_id], [i.digest for i in items])
+        known_ids = {row.message_id: row.id for row in known}
+        known_hashes = {row.content_hash: row.id for row in known}
+        pending = {row.id: row.received_at for row in known if row.interpreted_at is None and not row.quarantined}
         seen_ids: dict[str, _Item] = {}
         seen_hashes: dict[str, _Item] = {}
         resumed: set[int] = set()
@@ -306,6 +286,7 @@ def _store(engine: Engine, items: list[_Item], now: datetime, on_stored: OnStore
                 # Stored by a run that stopped before interpreting it: interpret it now.
                 resumed.add(existing)
                 item.result = IngestResult(existing, resumed=True)
+                item.received_at = pending[existing]
                 fresh.append(item)
                 continue
             if existing is not None:
@@ -340,17 +321,20 @@ def _store(engine: Engine, items: list[_Item], now: datetime, on_stored: OnStore
                 }
             )
             fresh.append(item)
+            item.received_at = now
             if item.message_id:
                 seen_ids[item.message_id] = item
             seen_hashes[item.digest] = item
             if quarantined:
                 item.result = IngestResult(None, classification="unparseable", quarantined=True, triage="open")
         if rows:
-            stmt = sa.insert(INBOUND).returning(INBOUND.c.id, sort_by_parameter_order=True)
-            new_ids: list[int] = list(session.connection().execute(stmt, rows).scalars())
-            inserted = [item for item in fresh if not item.result.resumed]
-            for item, new_id in zip(inserted, new_ids, strict=True):
-                item.result.inbound_id = new_id
+            # One multi-row INSERT; each new id is told apart by its content hash (unique in the batch).
+            stmt = sa.insert(INBOUND).returning(INBOUND.c.id, INBOUND.c.content_hash)
+            returned = session.connection().execute(stmt, rows)
+            new_ids: dict[str, int] = {row.content_hash: row.id for row in returned}
+            for item in fresh:
+                if not item.result.resumed:
+                    item.result.inbound_id = new_ids[item.digest]
         if on_stored is not None:
             on_stored(session, [item.source for item in items])
         session.commit()
@@ -360,29 +344,20 @@ def _store(engine: Engine, items: list[_Item], now: datetime, on_stored: OnStore
     return fresh
 
 
-def _known(session: Session, column: Any, values: list[str]) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for start in range(0, len(values), 500):
-        part = values[start : start + 500]
-        for key, rid in session.exec(select(column, InboundMessage.id).where(column.in_(part))).all():
-            if rid is not None:
-                found.setdefault(key, rid)
-    return found
+def _known(conn: sa.Connection, message_ids: list[str], hashes: list[str]) -> list[sa.Row[Any]]:
+    """Stored messages with any of these Message-IDs or content hashes: one indexed read per 500 of each.
 
-
-def _pending(session: Session, ids: list[int]) -> set[int]:
-    """Of these stored messages, those not interpreted yet (nor quarantined)."""
-    found: set[int] = set()
-    unique = sorted(set(ids))
-    for start in range(0, len(unique), 500):
-        part = unique[start : start + 500]
-        stmt = select(InboundMessage.id).where(
-            col(InboundMessage.id).in_(part),
-            col(InboundMessage.interpreted_at).is_(None),
-            col(InboundMessage.quarantined).is_(False),
-        )
-        found.update(i for i in session.exec(stmt).all() if i is not None)
-    return found
+    Highest id last to first: a dict built from them keeps the first stored of two that match.
+    """
+    i = INBOUND
+    rows: dict[int, sa.Row[Any]] = {}
+    for start in range(0, max(len(message_ids), len(hashes)), 500):
+        ids, digests = message_ids[start : start + 500], hashes[start : start + 500]
+        stmt = sa.select(
+            i.c.id, i.c.message_id, i.c.content_hash, i.c.received_at, i.c.interpreted_at, i.c.quarantined
+        ).where(sa.or_(i.c.message_id.in_(ids), i.c.content_hash.in_(digests)))
+        rows.update((row.id, row) for row in conn.execute(stmt))
+    return [rows[k] for k in sorted(rows, reverse=True)]
 
 
 def _quarantine(engine: Engine, item: _Item, reason: str, now: datetime) -> None:
@@ -436,10 +411,10 @@ class _Lookups:
             if p.sender:
                 senders.add(p.sender.lower())
         # Outbox rows named by tokens, and every row of the emails they belong to.
-        by_id = _rows(session, col(Notification.id), sorted({v for v in self.token_ids.values() if v is not None}))
+        by_id = _rows(session, NOTIFICATION.c.id, sorted({v for v in self.token_ids.values() if v is not None}))
         self.notification = {nid: (mid, aid) for nid, mid, aid in by_id}
         header_ids.update(mid for _nid, mid, _aid in by_id if mid)
-        rows = _rows(session, col(Notification.message_id), sorted(header_ids))
+        rows = _rows(session, NOTIFICATION.c.message_id, sorted(header_ids))
         self.sent = sent_messages(rows)
         # Every assignment a reply may touch, loaded once (later gets hit the identity map).
         candidates = set(tags)
@@ -448,19 +423,25 @@ class _Lookups:
         candidates.update(aid for _mid, aid in self.notification.values() if aid is not None)
         columns = sa.select(
             col(Assignment.id), col(Assignment.party_code), col(Assignment.state), col(Commitment.title_en),
-            col(Commitment.title_es),
+            col(Commitment.title_es), col(Assignment.commitment_id),
         ).join(Commitment, col(Commitment.id) == col(Assignment.commitment_id))  # fmt: skip
         found = _chunked(session, columns, col(Assignment.id), sorted(candidates))
-        self.assignments = {aid: (party, state) for aid, party, state, _en, _es in found if aid is not None}
+        self.assignments = {aid: (party, state) for aid, party, state, *_rest in found if aid is not None}
+        self.commitments: dict[int, str] = {row[0]: row[5] for row in found if row[0] is not None}
         #: Each candidate's titles, so a reply can name items by their words.
-        self.titles = {aid: tuple(t for t in (en, es) if t) for aid, _p, _s, en, es in found if aid is not None}
+        self.titles = {aid: tuple(t for t in (en, es) if t) for aid, _p, _s, en, es, _c in found if aid is not None}
         self.tag_ids = {t for t in tags if t in self.assignments}
         #: Assignments confirmed by this batch: their planned reminders are cancelled at the end.
         self.resolved: list[int] = []
         self.parties_of: dict[str, set[str]] = {}
-        emails = select(Contact.email_lower, Contact.party_code).where(col(Contact.active))
-        for email, party in _chunked(session, emails, col(Contact.email_lower), sorted(senders)):
+        #: The active contact each sender is (the archive records who sent a file).
+        self.contact_ids: dict[str, int] = {}
+        emails = sa.select(col(Contact.email_lower), col(Contact.party_code), col(Contact.id)).where(
+            col(Contact.active)
+        )
+        for email, party, contact_id in _chunked(session, emails, col(Contact.email_lower), sorted(senders)):
             self.parties_of.setdefault(email, set()).add(party)
+            self.contact_ids[email] = contact_id
         self._session = session
 
     def by_token(self, n: int) -> SentMessage | None:
@@ -505,15 +486,9 @@ class _Lookups:
         parties = self.parties_of.get(sender.lower())
         if not parties:
             return []
-        return [
-            a
-            for a in self._session.exec(
-                select(Assignment.id).where(
-                    col(Assignment.party_code).in_(parties), col(Assignment.state).in_(OPEN_STATES)
-                )
-            ).all()
-            if a is not None
-        ]
+        a = ASSIGNMENT
+        stmt = sa.select(a.c.id).where(a.c.party_code.in_(parties), a.c.state.in_(OPEN_STATES))
+        return [row.id for row in self._session.connection().execute(stmt)]
 
     def authorised(self, sender: str, assignment_ids: Sequence[int]) -> bool:
         """The sender is an active contact of every matched item's owner."""
@@ -527,6 +502,7 @@ class _Lookups:
                 if row is None:
                     return False
                 self.assignments[aid] = (row.party_code, row.state)
+                self.commitments[aid] = row.commitment_id
             owners.add(self.assignments[aid][0])
         return bool(owners) and owners <= parties
 
@@ -544,18 +520,21 @@ def _header_ids(u: Understanding) -> list[str]:
 
 
 def _rows(session: Session, column: Any, values: Sequence[Any]) -> list[tuple[int, str | None, int | None]]:
-    out: list[tuple[int, str | None, int | None]] = []
-    for start in range(0, len(values), 500):
-        part = values[start : start + 500]
-        stmt = select(Notification.id, Notification.message_id, Notification.assignment_id).where(column.in_(part))
-        out.extend((nid, mid, aid) for nid, mid, aid in session.exec(stmt).all() if nid is not None)
-    return out
+    n = NOTIFICATION
+    stmt = sa.select(n.c.id, n.c.message_id, n.c.assignment_id)
+    return [(nid, mid, aid) for nid, mid, aid in _chunked(session, stmt, column, values)]
 
 
 def _chunked(session: Session, stmt: Any, column: Any, values: Sequence[Any]) -> list[Any]:
+    """Rows of ``stmt`` whose ``column`` is one of ``values``, 500 values a query.
+
+    Plain Core on the session's connection: the ORM's per-statement work costs
+    more than these indexed reads.
+    """
+    conn = session.connection()
     out: list[Any] = []
     for start in range(0, len(values), 500):
-        out.extend(session.exec(stmt.where(column.in_(values[start : start + 500]))).all())
+        out.extend(conn.execute(stmt.where(column.in_(values[start : start + 500]))).all())
     return out
 
 
@@ -623,11 +602,13 @@ class _Effects:
 def _interpret_all(engine: Engine, settings: Settings, items: list[_Item], *, now: datetime, secret: bytes) -> None:
     with Session(engine, expire_on_commit=False) as session, session.no_autoflush:
         # Claim first, in this transaction: a row another worker interpreted meanwhile is skipped,
-        # and a crash before the commit leaves every row to interpret again.
+        # and a crash before the commit leaves every row to interpret again. The claim locks the rows
+        # (PostgreSQL) or the database (SQLite) without changing them: SQLite rewrites a row whose size
+        # changes, raw bytes and all, and the interpretation below sets interpreted_at with the rest.
         claim = (
             sa.update(INBOUND)
             .where(INBOUND.c.id.in_([i.result.inbound_id for i in items]), INBOUND.c.interpreted_at.is_(None))
-            .values(interpreted_at=now)
+            .values(interpreted_at=INBOUND.c.interpreted_at)
             .returning(INBOUND.c.id)
         )
         claimed: set[int] = set(session.connection().execute(claim).scalars())
@@ -645,10 +626,20 @@ def _interpret_all(engine: Engine, settings: Settings, items: list[_Item], *, no
         effects.write(session)
         if lookups.resolved:
             cancel_for_assignments(session, lookups.resolved, now, reason="resolved")
+        for item, result in zip(items, results, strict=True):
+            item.result = result
+        _archive(session, settings, items, lookups, now)
+        answered = [i for i in items if _deserves_acknowledgement(i.result)]
+        planned = (
+            plan_acknowledgements(session.connection(), settings, answered, now, lookups.contact_ids)
+            if answered
+            else set()
+        )
         session.commit()
+    for item in answered:
+        item.result.acknowledged = item.result.inbound_id in planned
     verbose = log.isEnabledFor(logging.INFO)
     for item, result in zip(items, results, strict=True):
-        item.result = result
         if not verbose:
             continue
         log.info(
@@ -658,6 +649,40 @@ def _interpret_all(engine: Engine, settings: Settings, items: list[_Item], *, no
             result.describe(),
             extra={"event": "inbound.stored", "classification": result.classification, "intent": result.intent},
         )
+
+
+def _archive(session: Session, settings: Settings, items: Sequence[_Item], lookups: _Lookups, now: datetime) -> None:
+    """Archive the attachments of verified, matched replies from the trees parsed above, in this transaction.
+
+    Only a message parsed in full keeps its tree (see ``Understanding.tree``);
+    a larger one waits for ``followup archive backfill``. A failure here
+    (a full disk) is logged and rolled back alone: the reply is stored and
+    acted on, and its files can be backfilled later.
+    """
+    replies: list[ParsedReply] = []
+    for item in items:
+        result, u = item.result, item.understood
+        if not (result.verified and result.assignment_ids and u is not None and u.tree is not None):
+            continue
+        assert result.inbound_id is not None
+        replies.append(
+            ParsedReply(
+                inbound_id=result.inbound_id,
+                tree=u.tree,
+                received_at=item.received_at or now,
+                contact_id=lookups.contact_ids.get(u.parsed.sender.lower()),
+                assignments=tuple(
+                    (aid, lookups.commitments[aid], lookups.assignments[aid][0]) for aid in result.assignment_ids
+                ),
+            )
+        )
+    if not replies:
+        return
+    try:
+        with session.begin_nested():
+            archive_parsed(session.connection(), settings, replies)
+    except Exception:
+        log.exception("could not archive reply attachments", extra={"event": "archive.error"})
 
 
 def _interpret(
@@ -735,6 +760,7 @@ def _interpret(
             "verified": verified,
             "triage": triage,
             "auth_failure": "; ".join(forged)[:200],
+            "interpreted_at": now,
         }
     )
     result.triage, result.verified = triage, verified
@@ -764,7 +790,9 @@ def _handle_bounce(
     if bounce.permanent and addresses:
         conn.execute(
             sa.update(NOTIFICATION)
-            .where(NOTIFICATION.c.message_id == message_id, NOTIFICATION.c.recipient_lower.in_(addresses))
+            # lower(recipient), not the indexed recipient_lower: SQLite would pick that index and read
+            # every email ever sent to the address; the email's own rows are a few, found by Message-ID.
+            .where(NOTIFICATION.c.message_id == message_id, func.lower(NOTIFICATION.c.recipient).in_(addresses))
             .values(state="bounced", last_error=f"bounced: {detail}"[:2000])
         )
         failing: list[str] = list(
@@ -874,8 +902,20 @@ class AckRequest:
     ask_which: bool = False
 
 
-def plan_acknowledgements(engine: Engine, settings: Settings, items: Sequence[_Item], now: datetime) -> set[int]:
-    """Plan an acknowledgement for each reply given, unless it could loop or flood; return the inbound ids."""
+def plan_acknowledgements(
+    conn: sa.Connection,
+    settings: Settings,
+    items: Sequence[_Item],
+    now: datetime,
+    contacts: Mapping[str, int] | None = None,
+) -> set[int]:
+    """Plan an acknowledgement for each reply given, unless it could loop or flood; return the inbound ids.
+
+    Runs in the transaction that interprets the replies: an acknowledgement is
+    planned exactly when the state change it acknowledges is recorded.
+    ``contacts`` (active contact id by lower-cased address) spares a query when
+    the caller has them already.
+    """
     requests = []
     for item in items:
         u = item.understood
@@ -891,13 +931,26 @@ def plan_acknowledgements(engine: Engine, settings: Settings, items: Sequence[_I
                 ask_which=item.result.ask_which,
             )
         )
-    return plan_acknowledgement_requests(engine, settings, requests, now)
+    return _plan_acknowledgements_in(conn, settings, requests, now, contacts)
 
 
 def plan_acknowledgement_requests(
     engine: Engine, settings: Settings, requests: Sequence[AckRequest], now: datetime
 ) -> set[int]:
     """The acknowledgement rule shared by every channel: never to ourselves, at most N an hour per sender."""
+    if not settings.replies.acknowledge or not requests:
+        return set()
+    with engine.begin() as conn:
+        return _plan_acknowledgements_in(conn, settings, requests, now)
+
+
+def _plan_acknowledgements_in(
+    conn: sa.Connection,
+    settings: Settings,
+    requests: Sequence[AckRequest],
+    now: datetime,
+    known_contacts: Mapping[str, int] | None = None,
+) -> set[int]:
     if not settings.replies.acknowledge:
         return set()
     own = _own_addresses(settings)
@@ -913,22 +966,29 @@ def plan_acknowledgement_requests(
         return set()
     senders = sorted({r.sender.lower() for r in wanted})
     limit = settings.replies.acknowledgements_per_sender_per_hour
-    with Session(engine) as session:
-        recent = dict(
-            session.exec(
-                select(Notification.recipient_lower, func.count())
+    n, c = NOTIFICATION, CONTACT
+    recent: dict[str, int] = {}
+    contacts: dict[str, int] = dict(known_contacts or {})
+    for start in range(0, len(senders), 500):
+        part = senders[start : start + 500]
+        recent.update(
+            conn.execute(
+                sa.select(n.c.recipient_lower, func.count())
                 .where(
-                    col(Notification.recipient_lower).in_(senders),
-                    col(Notification.created_at) >= now - timedelta(hours=1),
-                    Notification.kind == "acknowledgement",
+                    n.c.recipient_lower.in_(part),
+                    n.c.created_at >= now - timedelta(hours=1),
+                    n.c.kind == "acknowledgement",
                 )
-                .group_by(col(Notification.recipient_lower))
+                .group_by(n.c.recipient_lower)
             ).all()
         )
-        contacts = {
-            c.email_lower: c.id
-            for c in _chunked(session, select(Contact).where(col(Contact.active)), col(Contact.email_lower), senders)
-        }
+        if known_contacts is not None:
+            continue
+        contacts.update(
+            conn.execute(
+                sa.select(c.c.email_lower, c.c.id).where(c.c.active, c.c.email_lower.in_(part)).order_by(c.c.id)
+            ).all()
+        )
     rows: list[dict[str, Any]] = []
     chosen: set[int] = set()
     for request in wanted:
@@ -962,5 +1022,5 @@ def plan_acknowledgement_requests(
                 },
             }
         )
-    insert_planned(engine, rows)
+    insert_planned_in(conn, rows)
     return chosen

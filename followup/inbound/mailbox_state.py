@@ -6,29 +6,41 @@ so the database never claims a message it does not hold.
 
 from __future__ import annotations
 
-from sqlmodel import Session
+import sqlalchemy as sa
+from sqlmodel import Session, SQLModel
 
 from followup.inbound.imap_source import MailboxCursor
-from followup.store.models import MailboxState
+from followup.store import models  # noqa: F401  (registers the table)
+
+#: Plain statements, not ORM objects: the cursor is saved once per FETCH, in the storing transaction.
+STATE = SQLModel.metadata.tables["mailbox_state"]
 
 
 def load_cursor(session: Session, mailbox_key: str) -> MailboxCursor | None:
-    row = session.get(MailboxState, mailbox_key)
+    row = session.connection().execute(_select(mailbox_key)).first()
     if row is None:
         return None
     return MailboxCursor(uidvalidity=row.uidvalidity, last_uid=row.last_uid)
 
 
 def save_cursor(session: Session, mailbox_key: str, uidvalidity: int, last_uid: int) -> MailboxCursor:
-    """Record progress. Within one UIDVALIDITY the cursor never moves back; a new one replaces it."""
-    row = session.get(MailboxState, mailbox_key)
+    """Record progress. Within one UIDVALIDITY the cursor never moves back; a new one replaces it.
+
+    One UPDATE in the usual case (the rule is in its SET clause), an INSERT the first time.
+    """
+    conn = session.connection()
+    same = sa.and_(STATE.c.uidvalidity == uidvalidity, STATE.c.last_uid > last_uid)
+    row = conn.execute(
+        sa.update(STATE)
+        .where(STATE.c.mailbox == mailbox_key)
+        .values(last_uid=sa.case((same, STATE.c.last_uid), else_=last_uid), uidvalidity=uidvalidity)
+        .returning(STATE.c.uidvalidity, STATE.c.last_uid)
+    ).first()
     if row is None:
-        row = MailboxState(mailbox=mailbox_key, uidvalidity=uidvalidity, last_uid=last_uid)
-        session.add(row)
-    elif row.uidvalidity != uidvalidity:
-        row.uidvalidity = uidvalidity
-        row.last_uid = last_uid
-    else:
-        row.last_uid = max(row.last_uid, last_uid)
-    session.flush()
+        conn.execute(sa.insert(STATE).values(mailbox=mailbox_key, uidvalidity=uidvalidity, last_uid=last_uid))
+        return MailboxCursor(uidvalidity=uidvalidity, last_uid=last_uid)
     return MailboxCursor(uidvalidity=row.uidvalidity, last_uid=row.last_uid)
+
+
+def _select(mailbox_key: str) -> sa.Select[tuple[int, int]]:
+    return sa.select(STATE.c.uidvalidity, STATE.c.last_uid).where(STATE.c.mailbox == mailbox_key)

@@ -441,17 +441,24 @@ def insert_planned(engine: Engine, rows: Sequence[Mapping[str, Any]]) -> int:
     """
     if not rows:
         return 0
+    with engine.begin() as conn:
+        return insert_planned_in(conn, rows)
+
+
+def insert_planned_in(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+    """:func:`insert_planned` in the caller's transaction (ingest plans acknowledgements with its other writes)."""
+    if not rows:
+        return 0
     complete = [{**_ROW_DEFAULTS, "created_at": row["scheduled_at"], "payload": {}, **row} for row in rows]
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = (
         dialect.insert(NOTIFICATION)
         .on_conflict_do_nothing(index_elements=[NOTIFICATION.c.dedupe_key])
         .returning(NOTIFICATION.c.id)
     )
     inserted = 0
-    with engine.begin() as conn:
-        for batch in _chunks(complete):
-            inserted += len(conn.execute(stmt, batch).all())
+    for batch in _chunks(complete):
+        inserted += len(conn.execute(stmt, batch).all())
     return inserted
 
 

@@ -116,8 +116,12 @@ async def test_a_poll_stores_each_fetched_batch_in_one_transaction(tmp_path: Pat
     inserted: list[int] = []  # rows inserted into inbound_message per committed transaction
     pending = [0]
 
-    def count(_c: object, _cur: object, statement: str, *_rest: object) -> None:
-        pending[0] += statement.startswith("INSERT INTO inbound_message")
+    def count(_c: object, _cur: object, statement: str, parameters: Any, *_rest: object) -> None:
+        if statement.startswith("INSERT INTO inbound_message"):
+            # One row per statement, or several: executemany, or one multi-row VALUES list.
+            columns = statement.split("(", 1)[1].split(")", 1)[0].count(",") + 1
+            rows = isinstance(parameters, list) and isinstance(parameters[0], tuple | dict)
+            pending[0] += len(parameters) if rows else len(parameters) // columns
 
     def commit(_conn: object) -> None:
         if pending[0]:
