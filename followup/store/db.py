@@ -28,12 +28,6 @@ if TYPE_CHECKING:
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _USERINFO = re.compile(r"(?P<head>//[^/?#@]*?:)[^/?#]*@")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
-#: WAL pages (4 KiB each) written before SQLite copies them into the database file. The default
-#: (1,000: 4 MB) costs two fsyncs every few batches of stored mail, whose raw bytes are most of
-#: what is written; 10,000 (40 MB) does so ten times less often. Committed work is as safe: an
-#: application crash loses nothing; a power cut may undo commits since the last checkpoint with
-#: either value, and a FETCH's messages roll back with the IMAP cursor that claims them.
-SQLITE_WAL_AUTOCHECKPOINT_PAGES = 10_000
 
 
 def normalise_url(url: str) -> str:
@@ -96,7 +90,6 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT_PAGES}")
     cur.close()
 
 
