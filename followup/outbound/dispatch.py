@@ -424,9 +424,19 @@ class Dispatcher:
             if self._stopping or self._halt is not None:
                 return  # released (or held) with the rest of the batch
             ended, self._ended = self._ended, []
-            held = await asyncio.to_thread(
-                renew, self.engine, item.ids, self.worker_id, self.lease_clock.now(), self.lease_seconds, ended=ended
-            )
+            try:
+                held = await asyncio.to_thread(
+                    renew,
+                    self.engine,
+                    item.ids,
+                    self.worker_id,
+                    self.lease_clock.now(),
+                    self.lease_seconds,
+                    ended=ended,
+                )
+            except BaseException:
+                self._ended.extend(ended)  # not written: taken back with a later write
+                raise
             if not held:
                 self._ended.extend(item.ids)  # those still ours were counted: this transaction never begins
                 result.lost_lease += 1
