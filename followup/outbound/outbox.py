@@ -27,6 +27,13 @@ A row left that way ``max_interrupted`` times is given up at the next claim
 (:func:`give_up_interrupted`): an email that kills its sender every time
 (a crash in a library, memory exhausted) must not crash the daemon forever.
 
+On PostgreSQL several transactions of one worker (the heartbeat, a send's
+lease check, the record of another send) and of several workers run at once
+and lock the same rows. Each statement that writes several rows it did not
+pick with ``SKIP LOCKED`` first locks them in id order
+(:func:`_lock_in_order`), and the worker-wide heartbeat skips rows another
+transaction holds, so no two of them can wait on each other (a deadlock).
+
 The Message-ID is assigned once, the first time a row's email is built, and
 stored before the SMTP transaction; every later build of that row (a resend
 after a crash, a retry after a temporary failure) reuses it, so the
@@ -155,6 +162,38 @@ def _lease(
     return list(conn.execute(stmt).all())
 
 
+def _lock_in_order(conn: Connection, ids: Collection[int]) -> None:
+    """On PostgreSQL, lock the rows ``ids`` in ascending id order before writing them.
+
+    An ``UPDATE ... WHERE id IN (...)`` locks rows in the order its plan
+    meets them (index or heap order, which differ); two such statements over
+    overlapping rows can then each hold a row the other waits for. Taking
+    every lock in one global order first makes that impossible. SQLite
+    serialises writers whole, so there is nothing to do there.
+    """
+    if conn.dialect.name != "postgresql" or not ids:
+        return
+    n = NOTIFICATION
+    ordered = sorted(set(ids))
+    for start in range(0, len(ordered), _IDS_PER_UPDATE):
+        chunk = ordered[start : start + _IDS_PER_UPDATE]
+        conn.execute(sa.select(n.c.id).where(n.c.id.in_(chunk)).order_by(n.c.id).with_for_update()).all()
+
+
+def _owned(conn: Connection, worker_id: str, *, skip_locked: bool = False) -> sa.ColumnElement[bool]:
+    """Rows ``worker_id`` holds, locked in id order on PostgreSQL (or, ``skip_locked``, those nobody else holds)."""
+    n = NOTIFICATION
+    mine = sa.and_(n.c.state == "sending", n.c.lease_owner == worker_id)
+    if conn.dialect.name != "postgresql":
+        return mine
+    pick = sa.select(n.c.id).where(mine).order_by(n.c.id)
+    if skip_locked:
+        # Not waiting at all: a row another transaction holds is being written by it.
+        return n.c.id.in_(pick.with_for_update(skip_locked=True).scalar_subquery())
+    locked = list(conn.execute(pick.with_for_update()).scalars())
+    return sa.and_(n.c.id.in_(locked), mine)
+
+
 def renew(
     engine: Engine,
     ids: Sequence[int],
@@ -181,6 +220,7 @@ def renew(
     at = as_utc(at)
     n = NOTIFICATION
     with engine.begin() as conn:
+        _lock_in_order(conn, [*ids, *ended])
         changed = conn.execute(
             sa.update(n)
             .where(n.c.id.in_(ids), n.c.state == "sending", n.c.lease_owner == worker_id)
@@ -195,6 +235,7 @@ def sends_ended(engine: Engine, ids: Sequence[int]) -> None:
     """The SMTP transactions of ``ids`` ended (however): take back what :func:`renew` counted."""
     if ids:
         with engine.begin() as conn:
+            _lock_in_order(conn, ids)
             _take_back(conn, ids)
 
 
@@ -212,9 +253,14 @@ def give_up_interrupted(conn: Connection, at: datetime, max_interrupted: int) ->
         f"sending this email was interrupted {max_interrupted} times by the sending process stopping "
         "(killed or crashed): given up as the likely cause; `followup outbox retry --failed` tries again"
     )
+    lapsed = sa.and_(n.c.state == "sending", n.c.lease_until <= at, n.c.interrupted >= max_interrupted)
+    if conn.dialect.name == "postgresql":
+        # Skipping what another transaction holds, as a claim does: never waiting, never a deadlock.
+        pick = sa.select(n.c.id).where(lapsed).with_for_update(skip_locked=True)
+        lapsed = sa.and_(lapsed, n.c.id.in_(pick.scalar_subquery()))
     given_up = conn.execute(
         sa.update(n)
-        .where(n.c.state == "sending", n.c.lease_until <= at, n.c.interrupted >= max_interrupted)
+        .where(lapsed)
         .values(state="failed", lease_owner="", lease_until=None, next_attempt_at=None, last_error=error)
         .returning(n.c.id, n.c.assignment_id, n.c.interrupted)
     ).all()
@@ -231,13 +277,18 @@ def give_up_interrupted(conn: Connection, at: datetime, max_interrupted: int) ->
 
 
 def renew_all(engine: Engine, worker_id: str, at: datetime, lease_seconds: float) -> int:
-    """Extend every lease ``worker_id`` still holds (a heartbeat while a batch is built and sent)."""
+    """Extend every lease ``worker_id`` still holds (a heartbeat while a batch is built and sent).
+
+    Rows another transaction holds at that moment are skipped: the worker's
+    own send is renewing or recording them, or another worker is taking over
+    a lease that had lapsed; waiting for them could deadlock.
+    """
     at = as_utc(at)
     n = NOTIFICATION
     with engine.begin() as conn:
         changed = conn.execute(
             sa.update(n)
-            .where(n.c.state == "sending", n.c.lease_owner == worker_id)
+            .where(_owned(conn, worker_id, skip_locked=True), n.c.state == "sending", n.c.lease_owner == worker_id)
             .values(lease_until=at + timedelta(seconds=lease_seconds))
             .returning(n.c.id)
         ).all()
@@ -265,6 +316,7 @@ def assign_message_ids(
     n = NOTIFICATION
     mine = sa.and_(n.c.state == "sending", n.c.lease_owner == worker_id) if worker_id is not None else sa.true()
     with engine.begin() as conn:
+        _lock_in_order(conn, [row_id for row_id, _ in pairs])
         for start in range(0, len(pairs), _IDS_PER_UPDATE):
             chunk = dict(pairs[start : start + _IDS_PER_UPDATE])
             # One UPDATE ... SET message_id = CASE id WHEN ... END per chunk: far cheaper than one per row.
@@ -277,6 +329,7 @@ def record_sent(engine: Engine, ids: Sequence[int], now: datetime) -> int:
     """Mark rows sent (even if a lease ran out meanwhile: the mail did go); return how many changed."""
     n = NOTIFICATION
     with engine.begin() as conn:
+        _lock_in_order(conn, ids)
         result = conn.execute(
             sa.update(n)
             # Not yet sent (sending, planned, failed, cancelled), said as NOT IN: with the states
@@ -343,6 +396,7 @@ def record_failure(
     error = error[:MAX_ERROR_CHARS]
     outcome = FailureResult()
     with engine.begin() as conn:
+        _lock_in_order(conn, ids)
         rows = conn.execute(
             sa.select(n.c.id, n.c.attempts, n.c.contact_id, n.c.assignment_id, n.c.step).where(
                 n.c.id.in_(ids),
@@ -408,7 +462,7 @@ def release(engine: Engine, worker_id: str) -> int:
     with engine.begin() as conn:
         result = conn.execute(
             sa.update(n)
-            .where(n.c.state == "sending", n.c.lease_owner == worker_id)
+            .where(_owned(conn, worker_id))
             .values(state="planned", lease_owner="", lease_until=None)
             .returning(n.c.id)
         )
@@ -430,7 +484,7 @@ def hold(engine: Engine, worker_id: str, now: datetime, reason: str = "") -> int
     with engine.begin() as conn:
         handed = conn.execute(
             sa.update(n)
-            .where(n.c.state == "sending", n.c.lease_owner == worker_id)
+            .where(_owned(conn, worker_id))
             .values(
                 state="planned",
                 lease_owner="",
@@ -489,6 +543,7 @@ def defer_outside_window(
     deferred: set[int] = set()
     with engine.begin() as conn:
         closed = window_opens(rows, _recipients(conn, contacts), now, window)
+        _lock_in_order(conn, closed)
         events = []
         by_id = {r.id: r for r in rows}
         for row_id, opens in closed.items():
@@ -547,6 +602,7 @@ def record_refusals(
     n = NOTIFICATION
     summary = "; ".join(f"refused {address}: {reason}" for address, reason in refusals.items())[:MAX_ERROR_CHARS]
     with engine.begin() as conn:
+        _lock_in_order(conn, ids)
         rows = conn.execute(sa.select(n.c.id, n.c.payload, n.c.assignment_id).where(n.c.id.in_(ids))).all()
         events = []
         for row in rows:

@@ -37,9 +37,8 @@ async def test_stop_lets_a_running_job_finish_and_tells_it_to_stop_first() -> No
     assert outcome == ["stopping", "finished"]
 
 
-async def test_a_job_that_outlasts_the_stop_timeout_is_cancelled_and_the_daemon_still_stops() -> None:
-    entered = asyncio.Event()
-    outcome: list[str] = []
+def _stuck_job(entered: asyncio.Event, outcome: list[str]) -> JobSpec:
+    """A job that never finishes on its own; it records being cancelled."""
 
     async def stuck() -> None:
         entered.set()
@@ -49,7 +48,13 @@ async def test_a_job_that_outlasts_the_stop_timeout_is_cancelled_and_the_daemon_
             outcome.append("cancelled")
             raise
 
-    daemon = _daemon(JobSpec("dispatch", stuck, interval(3600, start_now=True, clock=SystemClock()), "t"), 0.1)
+    return JobSpec("dispatch", stuck, interval(3600, start_now=True, clock=SystemClock()), "t")
+
+
+async def test_a_job_that_outlasts_the_stop_timeout_is_cancelled_and_the_daemon_still_stops() -> None:
+    entered = asyncio.Event()
+    outcome: list[str] = []
+    daemon = _daemon(_stuck_job(entered, outcome), 0.1)
     running = asyncio.create_task(daemon.run())
     await asyncio.wait_for(entered.wait(), 30)
     daemon.stop()
@@ -60,18 +65,8 @@ async def test_a_job_that_outlasts_the_stop_timeout_is_cancelled_and_the_daemon_
 async def test_the_stop_timeout_is_a_setting() -> None:
     entered = asyncio.Event()
     outcome: list[str] = []
-
-    async def stuck() -> None:
-        entered.set()
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            outcome.append("cancelled")
-            raise
-
     settings = Settings.model_validate({"schedule": {"stop_timeout_seconds": 0.2}})
-    job = JobSpec("dispatch", stuck, interval(3600, start_now=True, clock=SystemClock()), "t")
-    daemon = Daemon(settings, FixedClock(datetime(2026, 8, 3, tzinfo=UTC)), [job])
+    daemon = Daemon(settings, FixedClock(datetime(2026, 8, 3, tzinfo=UTC)), [_stuck_job(entered, outcome)])
     running = asyncio.create_task(daemon.run())
     await asyncio.wait_for(entered.wait(), 30)
     daemon.stop()

@@ -13,7 +13,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,6 +89,15 @@ class Followup:
 
     cwd: Path
     env: dict[str, str]
+    launched: list[Started] = field(default_factory=list)
+
+    def stop_all(self) -> None:
+        """Kill and reap what a failed test left running, so no process or pipe outlives the test."""
+        for started in self.launched:
+            if started.proc.poll() is None:
+                started.proc.kill()
+            started.proc.wait(30)
+            started.closed.wait(30)
 
     def start(self, *args: str, log_name: str = "followup") -> subprocess.Popen[bytes]:
         return self.launch(*args, log_name=log_name).proc
@@ -118,11 +127,13 @@ class Followup:
                 closed.set()
 
         threading.Thread(target=copy, name=f"log-{log_name}", daemon=True).start()
-        return Started(proc, path, ready, closed)
+        started = Started(proc, path, ready, closed)
+        self.launched.append(started)
+        return started
 
 
 @pytest.fixture
-def followup_cli(crash_db: CrashDb, sink: ThreadedSink, tmp_path: Path) -> Followup:
+def followup_cli(crash_db: CrashDb, sink: ThreadedSink, tmp_path: Path) -> Iterator[Followup]:
     config = tmp_path / "followup.toml"
     config.write_text("")
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOLLOWUP_")}
@@ -142,7 +153,9 @@ def followup_cli(crash_db: CrashDb, sink: ThreadedSink, tmp_path: Path) -> Follo
         "FOLLOWUP_SCHEDULE__SEND_WINDOW_END": "23:59:59",
         "FOLLOWUP_SCHEDULE__WORKING_DAYS": "mon,tue,wed,thu,fri,sat,sun",
     }
-    return Followup(tmp_path, env)
+    cli = Followup(tmp_path, env)
+    yield cli
+    cli.stop_all()
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
