@@ -190,7 +190,7 @@ def _owned(conn: Connection, worker_id: str, *, skip_locked: bool = False) -> sa
     if skip_locked:
         # Not waiting at all: a row another transaction holds is being written by it.
         return n.c.id.in_(pick.with_for_update(skip_locked=True).scalar_subquery())
-    locked = list(conn.execute(pick.with_for_update()).scalars())
+    locked: list[int] = list(conn.execute(pick.with_for_update()).scalars())
     return sa.and_(n.c.id.in_(locked), mine)
 
 
