@@ -4,7 +4,9 @@ The IMAP poll stores each FETCH's batch of messages in one transaction, as
 ``ingest`` does with files (raw first; interpreted after), and saves the
 cursor (UIDVALIDITY and last UID) in that same transaction, so after any
 restart nothing is read twice or missed; a changed UIDVALIDITY re-reads the folder and deduplication by
-Message-ID and content hash keeps it from counting twice. Both readers first
+Message-ID and content hash keeps it from counting twice. A batch is synced
+to disk before it leaves the inbox (:func:`followup.store.db.flush_to_disk`),
+so a power cut cannot undo a batch the server no longer offers. Both readers first
 interpret what an interrupted run stored but never interpreted (the cursor
 has moved past it, so the mailbox will not hand it over again).
 """
@@ -28,6 +30,7 @@ from followup.inbound.ingest import BATCH, IngestResult, ingest_many, interpret_
 from followup.inbound.mailbox_state import load_cursor, save_cursor
 from followup.inbound.sources import iter_raw_messages
 from followup.settings import Settings
+from followup.store.db import flush_to_disk
 
 log = logging.getLogger("followup.inbox")
 
@@ -98,6 +101,8 @@ async def poll_imap(
     async with aclosing(fetch_new_batches(settings.imap, cursor, batch_size=min(batch_size, BATCH))) as batches:
         async for batch in batches:
             results = await asyncio.to_thread(store_batch, engine, settings, key, batch, clock.now(), secret)
+            # On disk before the generator moves the batch out of the inbox, power cut or not.
+            await asyncio.to_thread(flush_to_disk, engine)
             out.results.extend((f"{key};uid={m.uid}", r) for m, r in zip(batch, results, strict=True))
     if out.results:
         log.info(

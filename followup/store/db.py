@@ -9,6 +9,7 @@ check`` whether a database is current.
 from __future__ import annotations
 
 import ast
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -82,6 +83,37 @@ def make_engine(url: str) -> Engine:
 def one_line(exc: BaseException) -> str:
     """A driver's error message on one line (PostgreSQL's span several)."""
     return " ".join(str(getattr(exc, "orig", None) or exc).split())
+
+
+def flush_to_disk(engine: Engine) -> None:
+    """Make every transaction committed so far survive a power cut, before something outside depends on it.
+
+    SQLite runs with ``synchronous=NORMAL`` in WAL mode: a commit is written
+    to the ``-wal`` file but not synced, so a power cut may undo the last
+    transactions (never corrupt the file). That is right for the daemon's own
+    bookkeeping, which a rerun redoes, but not before an irreversible step
+    outside the database, such as moving fetched messages out of the IMAP
+    inbox: a message moved after a stored-then-undone batch would never be
+    fetched again. Syncing the WAL file is what ``synchronous=FULL`` does at
+    each commit (and a checkpoint syncs it before copying it), so one
+    ``fsync`` here makes every frame committed before it durable, at the
+    price of one sync per batch instead of one per commit. PostgreSQL's
+    commits are durable already (``synchronous_commit`` on).
+    """
+    if engine.dialect.name != "sqlite":
+        return
+    database = engine.url.database
+    if not database or database == ":memory:":
+        return
+    wal = Path(f"{database}-wal")
+    try:
+        fd = os.open(wal, os.O_RDONLY)
+    except FileNotFoundError:
+        return  # no WAL: every commit so far has been checkpointed (and synced) into the file
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

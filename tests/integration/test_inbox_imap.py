@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import os
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -171,4 +172,36 @@ async def test_a_poll_stopped_between_batches_leaves_the_unstored_batch_in_the_i
     second = await poll_imap(engine, settings, clock=clock, secret=secret, batch_size=4)
     assert second.stored == 3 and second.duplicates == 0
     assert dovecot.uids("INBOX") == [] and len(dovecot.uids("Processed")) == 7
+    engine.dispose()
+
+
+async def test_each_batch_is_synced_to_disk_before_it_leaves_the_inbox(
+    tmp_path: Path, dovecot: DovecotServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite commits with ``synchronous=NORMAL``: a power cut could undo a batch IMAP has already moved away.
+
+    Each sync of the WAL file must come after its batch is stored and while
+    the batch is still in the inbox.
+    """
+    settings = _imap_settings(tmp_path, dovecot)
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    uids = [dovecot.append(_note(n)) for n in range(9)]
+    wal = Path(f"{engine.url.database}-wal").resolve()
+    synced: list[tuple[int, list[int]]] = []  # (messages stored, UIDs still in the inbox) at each sync of the WAL
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        if Path(os.readlink(f"/proc/self/fd/{fd}")) == wal:
+            with Session(engine) as s:
+                stored = len(s.exec(select(InboundMessage)).all())
+            synced.append((stored, dovecot.uids("INBOX")))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    result = await poll_imap(engine, settings, clock=FixedClock(NOW), secret=signing_key(settings), batch_size=4)
+    monkeypatch.undo()
+    assert result.stored == 9
+    assert synced == [(4, uids), (8, uids[4:]), (9, uids[8:])]
+    assert dovecot.uids("INBOX") == []
     engine.dispose()
