@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 import click
 
 from followup.cli.context import AppContext
-from followup.store.queries import MatrixStream
+from followup.store.matrix import MatrixStream
 from followup.store.status import SOON_DAYS, Cell, Matrix, Row
 
 if TYPE_CHECKING:
