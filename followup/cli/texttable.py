@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import sys
 import unicodedata
 from collections.abc import Iterator, Sequence
@@ -86,13 +85,9 @@ class Row:
 
 def text_width(text: str) -> int:
     """Terminal cells ``text`` takes."""
-    if text.isascii():
+    if text.isascii() or max(text) < "\u0300":  # below U+0300 (Latin, accents precomposed) a character is one cell
         return len(text)
-    return len(text) + sum(_char_width(c) - 1 for c in _MAYBE_NOT_ONE.findall(text))
-
-
-#: Characters below U+0300 (Latin, with its accents precomposed) are one cell wide; others are looked up.
-_MAYBE_NOT_ONE = re.compile("[\u0300-\U0010ffff]")
+    return sum(map(_char_width, text))
 
 
 @functools.cache
@@ -143,7 +138,8 @@ def fold(text: str, width: int) -> list[str]:
         return [text]
     lines: list[str] = []
     rest = text
-    while text_width(rest) > width:
+    measure = len if text.isascii() else text_width
+    while measure(rest) > width:
         end = _fit(rest, width)
         cut = rest.rfind(" ", 0, end + 1)
         if cut > 0:
@@ -278,13 +274,14 @@ def render(
     def rule(chars: str) -> str:
         return (chars[0] + chars[2].join(chars[1] * (w + 2) for w in widths) + chars[3]).rstrip()
 
+    blanks = [" " * w for w in widths]
+
     def body(cells: list[list[str]], walls: str) -> Iterator[str]:
-        left, middle, right = walls[0], walls[1], walls[2]
-        height = max(len(c) for c in cells)
-        blanks = [" " * w for w in widths]
+        left, middle, right = f"{walls[0]} ", f" {walls[1]} ", f" {walls[2]}"
+        height = max(map(len, cells))
         for k in range(height):
             parts = [c[k] if k < len(c) else blanks[i] for i, c in enumerate(cells)]
-            yield f"{left} {f' {middle} '.join(parts)} {right}".rstrip()
+            yield (left + middle.join(parts) + right).rstrip()
 
     if title:  # centred as rich centres it: the odd space goes to the right
         yield " " * max(0, (total - text_width(title)) // 2) + paint(title, "italic", colour)
@@ -295,10 +292,12 @@ def render(
     ]
     yield from body(header, box.head_wall)
     yield rule(box.head_rule)
-    last = len(rows) - 1
+    row_rule, last = rule(box.row_rule), len(rows) - 1
+    cells_of = list(zip(columns, widths, strict=True))
     for r, row in enumerate(rows):
-        cells = [_cell_lines(row.cells[i], columns[i], widths[i], colour) for i in range(n)]
-        yield from body(cells, box.wall)
+        yield from body(
+            [_cell_lines(c, col, w, colour) for c, (col, w) in zip(row.cells, cells_of, strict=True)], box.wall
+        )
         if r < last and (lines or row.end_section):
-            yield rule(box.row_rule)
+            yield row_rule
     yield rule(box.bottom)
