@@ -400,14 +400,8 @@ def _owner_table(matrix: Matrix, width: int, colour: bool) -> Iterator[str]:
                 texttable.plain(str(cell.assignment_id or "")),
             ]
             rows.append(texttable.Row(cells, end_section=i == len(items) - 1))
-    return texttable.render(
-        columns,
-        rows,
-        width=width,
-        title=f"Status on {matrix.today.isoformat()}, by owner",
-        box=texttable.SIMPLE_HEAD,
-        colour=colour,
-    )
+    title = f"Status on {matrix.today.isoformat()}, by owner"
+    return texttable.render(columns, rows, width=width, title=title, box=texttable.SIMPLE_HEAD, colour=colour)
 
 
 def _summary_table(today: date, summary: OwnerSummary, width: int, colour: bool) -> Iterator[str]:
@@ -415,28 +409,19 @@ def _summary_table(today: date, summary: OwnerSummary, width: int, colour: bool)
     names = OwnerSummary.BUCKETS
     columns = [texttable.Column("owner", min_width=6, fold=False)]
     columns += [texttable.Column(name, justify="right", fold=False, min_width=len(name)) for name in names]
-    columns.append(texttable.Column("next due", fold=False, ellipsis=True))
-    # Each column and its padding (2), the owner (6), the date and id (16): what is left is for the title.
-    room = max(10, width - sum(len(n) + 2 for n in names) - 8 - 16 - 5)
+    columns.append(texttable.Column("next due", min_width=11, fold=False, ellipsis=True))  # the date, then "…"
     rows = []
     for code in summary.order():
         tally = summary.tallies[code]
         next_due: texttable.Content = ()
         if code in summary.next_due:
             due, assignment_id, title, cell = summary.next_due[code]
-            title = title if len(title) <= room else title[: room - 1].rstrip() + "…"
             next_due = (((due.isoformat(), CELL_STYLES.get(cell.code, "")), (f" #{assignment_id} {title}", "")),)
         overdue = (texttable.styled(str(tally["overdue"]), "bold red" if tally["overdue"] else ""),)
         counts = [texttable.plain(str(tally[name])) for name in names[1:]]
         rows.append(texttable.Row([texttable.plain(code), overdue, *counts, next_due]))
-    return texttable.render(
-        columns,
-        rows,
-        width=width,
-        title=f"Status on {today.isoformat()}: one row per owner",
-        box=texttable.SIMPLE_HEAD,
-        colour=colour,
-    )
+    title = f"Status on {today.isoformat()}: one row per owner"
+    return texttable.render(columns, rows, width=width, title=title, box=texttable.SIMPLE_HEAD, colour=colour)
 
 
 def _bucket(cell: Cell) -> str:
