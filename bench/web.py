@@ -20,7 +20,7 @@ from bench.common import SIGNING_SECRET, Figure, Log, Outcome, bench_settings, m
 from bench.data import CACHE_DIR, NOW, TODAY, copy_db, sqlite_url, tick_db
 from followup.clock import FixedClock
 from followup.store.db import make_engine
-from followup.store.queries import open_matrix
+from followup.store.matrix import open_matrix
 from followup.web.app import create_app
 from followup.web.sessions import COOKIE, make_session
 from followup.web.users import add_user

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
 
 from followup.errors import NotFoundError
-from followup.store.models import Party
+from followup.store.light_tables import party
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.orm import Session
 
 
-def require_party(session: Session, code: str) -> str:
-    """The stored party code for ``code`` (any case); NotFoundError listing the known codes otherwise."""
+def require_party(db: Session | Connection, code: str) -> str:
+    """The stored party code for ``code`` (any case); NotFoundError listing the known codes otherwise.
+
+    Takes a session or a bare connection, and asks through the light table so
+    that ``followup status --country`` need not build the models.
+    """
     wanted = code.strip().upper()
-    codes = sorted(session.exec(select(Party.code)).all())
+    codes: list[str] = sorted(db.scalars(sa.select(party.c.code)))
     for known in codes:
         if known.upper() == wanted:
             return known

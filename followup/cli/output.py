@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 import click
 
+from followup.cli import texttable
 from followup.cli.context import AppContext
-from followup.store.queries import MatrixStream
+from followup.store.matrix import MatrixStream
 from followup.store.status import SOON_DAYS, Cell, Matrix, Row
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.table import Table
 
 # rich is imported where a table is drawn: JSON and CSV output, the common case in scripts and for one
 # owner, do without its import time.
@@ -281,23 +281,29 @@ def choose_layout(matrix: Matrix | MatrixStream, by: str, width: int) -> str:
     return "commitment" if fits(len(matrix.owners), width) else "summary"
 
 
-def emit_status_table(stream: MatrixStream, by: str) -> None:
-    out = console()
-    layout = choose_layout(stream, by, out.width)
+def emit_status_table(stream: MatrixStream, by: str, out: TextIO | None = None) -> None:
+    """The status tables, drawn by :mod:`followup.cli.texttable`: one owner's matrix may have thousands of rows."""
+    out = out or sys.stdout
+    width = texttable.terminal_width()
+    colour = texttable.wants_colour(out)
+    layout = choose_layout(stream, by, width)
     if layout == "summary":
         summary = OwnerSummary(stream.owners)
         for row in stream.rows:
             summary.add(row)
-        out.print(_summary_table(stream.today, summary, out.width))
+        lines = _summary_table(stream.today, summary, width, colour)
         counts = summary.counts
     else:
         matrix = Matrix(stream.today, stream.owners, list(stream.rows))
-        out.print(_commitment_table(matrix) if layout == "commitment" else _owner_table(matrix))
+        lines = (_commitment_table if layout == "commitment" else _owner_table)(matrix, width, colour)
         counts = matrix.counts()
-    out.print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no assignments")
+    notes = [(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no assignments", "")]
     if layout == "summary" and stream.owners:
-        out.print(f"[dim]soon: due within {SOON_DAYS} days; closed: confirmed or waived.[/]")
-        out.print("[dim]Every item: --by owner; the whole matrix: --by commitment (wide) or --format csv.[/]")
+        notes.append((f"soon: due within {SOON_DAYS} days; closed: confirmed or waived.", "dim"))
+        notes.append(("Every item: --by owner; the whole matrix: --by commitment (wide) or --format csv.", "dim"))
+    out.writelines(f"{line}\n" for line in lines)
+    for note, style in notes:  # folded to the terminal, as the table is
+        out.writelines(f"{texttable.paint(line, style, colour)}\n" for line in texttable.fold(note, width))
 
 
 class OwnerSummary:
@@ -331,14 +337,12 @@ def _open_due(cells: Iterable[Cell]) -> date:
     return min((c.due_date for c in cells if c.days is not None and c.due_date is not None), default=date.max)
 
 
-def _cell_text(cell: Cell | None) -> str:
-    from rich.markup import escape
-
+def _cell_content(cell: Cell | None) -> texttable.Content:
     if cell is None:
-        return ""
-    text = f"{cell.label}\n#{cell.assignment_id}" + (f" ✉{cell.replies}" if cell.replies else "")
+        return ()
     style = CELL_STYLES.get(cell.code, "")
-    return f"[{style}]{escape(text)}[/]" if style else escape(text)
+    replies = f" ✉{cell.replies}" if cell.replies else ""
+    return (texttable.styled(cell.label, style), texttable.styled(f"#{cell.assignment_id}{replies}", style))
 
 
 def _by_owner(matrix: Matrix) -> dict[str, list[tuple[Row, Cell]]]:
@@ -349,88 +353,75 @@ def _by_owner(matrix: Matrix) -> dict[str, list[tuple[Row, Cell]]]:
     return cells
 
 
-def _commitment_table(matrix: Matrix) -> Table:
+def _commitment_table(matrix: Matrix, width: int, colour: bool) -> Iterator[str]:
     """Commitments x owners, the commitment due soonest first."""
-    from rich.markup import escape
-    from rich.table import Table
+    columns = [texttable.Column("commitment", max_width=40)]
+    columns += [texttable.Column(code, max_width=14) for code, _name in matrix.owners]
+    rows = [
+        texttable.Row(
+            [
+                (texttable.styled(row.title, ""), texttable.styled(f"{row.commitment_id} · {row.due_rule}", "dim")),
+                *[_cell_content(row.cells.get(code)) for code, _ in matrix.owners],
+            ]
+        )
+        for row in sorted(matrix.rows, key=lambda r: _open_due(r.cells.values()))
+    ]
+    return texttable.render(
+        columns, rows, width=width, title=f"Status on {matrix.today.isoformat()}", lines=True, colour=colour
+    )
 
-    table = Table(title=f"Status on {matrix.today.isoformat()}", show_lines=True)
-    table.add_column("commitment", overflow="fold", max_width=40)
-    for code, _name in matrix.owners:
-        table.add_column(code, overflow="fold", max_width=14)
-    for row in sorted(matrix.rows, key=lambda r: _open_due(r.cells.values())):
-        cells = [_cell_text(row.cells.get(code)) for code, _ in matrix.owners]
-        table.add_row(f"{escape(row.title)}\n[dim]{escape(row.commitment_id)} · {escape(row.due_rule)}[/]", *cells)
-    return table
 
-
-def _owner_table(matrix: Matrix) -> Table:
+def _owner_table(matrix: Matrix, width: int, colour: bool) -> Iterator[str]:
     """The matrix turned on its side: each owner's items, one a line, the owner with the earliest open item first.
 
     One line per (owner, commitment) reads at any width, however many
     commitments and owners there are.
     """
-    from rich import box
-    from rich.markup import escape
-    from rich.table import Table
-
     by_owner = _by_owner(matrix)
     names = dict(matrix.owners)
-    table = Table(title=f"Status on {matrix.today.isoformat()}, by owner", box=box.SIMPLE_HEAD)
-    table.add_column("owner", no_wrap=True, min_width=6)
-    table.add_column("commitment", overflow="fold", ratio=1)
-    table.add_column("due", no_wrap=True, min_width=10)
-    table.add_column("status", overflow="fold", min_width=14)
-    table.add_column("#", justify="right", no_wrap=True)
+    columns = [
+        texttable.Column("owner", min_width=6, fold=False),
+        texttable.Column("commitment"),
+        texttable.Column("due", min_width=10, fold=False),
+        texttable.Column("status", min_width=14),
+        texttable.Column("#", justify="right", fold=False),
+    ]
+    rows = []
     for code in sorted(names, key=lambda c: _open_due(cell for _, cell in by_owner[c])):
         items = sorted(by_owner[code], key=lambda rc: (_open_due([rc[1]]), rc[1].due_date or date.max))
         for i, (row, cell) in enumerate(items):
-            style = CELL_STYLES.get(cell.code, "")
-            status = f"[{style}]{escape(cell.label)}[/]" if style else escape(cell.label)
             replies = f" ✉{cell.replies}" if cell.replies else ""
-            table.add_row(
-                code if i == 0 else "",
-                escape(row.title),
-                cell.due_date.isoformat() if cell.due_date else "",
-                status + replies,
-                str(cell.assignment_id or ""),
-                end_section=i == len(items) - 1,
-            )
-    return table
+            status = ((cell.label, CELL_STYLES.get(cell.code, "")), (replies, ""))
+            cells = [
+                texttable.plain(code if i == 0 else ""),
+                texttable.plain(row.title),
+                texttable.plain(cell.due_date.isoformat() if cell.due_date else ""),
+                (status,),
+                texttable.plain(str(cell.assignment_id or "")),
+            ]
+            rows.append(texttable.Row(cells, end_section=i == len(items) - 1))
+    title = f"Status on {matrix.today.isoformat()}, by owner"
+    return texttable.render(columns, rows, width=width, title=title, box=texttable.SIMPLE_HEAD, colour=colour)
 
 
-def _summary_table(today: date, summary: OwnerSummary, width: int) -> Table:
+def _summary_table(today: date, summary: OwnerSummary, width: int, colour: bool) -> Iterator[str]:
     """One row per owner: how many items stand where, and the next one due."""
-    from rich import box
-    from rich.markup import escape
-    from rich.table import Table
-
-    table = Table(title=f"Status on {today.isoformat()}: one row per owner", box=box.SIMPLE_HEAD)
     names = OwnerSummary.BUCKETS
-    table.add_column("owner", no_wrap=True, min_width=6)
-    for name in names:
-        table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
-    table.add_column("next due", no_wrap=True, overflow="ellipsis")
-    # Each column and its padding (2), the owner (6), the date and id (16): what is left is for the title.
-    room = max(10, width - sum(len(n) + 2 for n in names) - 8 - 16 - 5)
+    columns = [texttable.Column("owner", min_width=6, fold=False)]
+    columns += [texttable.Column(name, justify="right", fold=False, min_width=len(name)) for name in names]
+    columns.append(texttable.Column("next due", min_width=11, fold=False, ellipsis=True))  # the date, then "…"
+    rows = []
     for code in summary.order():
         tally = summary.tallies[code]
-        next_due = ""
+        next_due: texttable.Content = ()
         if code in summary.next_due:
             due, assignment_id, title, cell = summary.next_due[code]
-            style = CELL_STYLES.get(cell.code, "")
-            when = f"[{style}]{due.isoformat()}[/]" if style else due.isoformat()
-            title = title if len(title) <= room else title[: room - 1].rstrip() + "…"
-            next_due = f"{when} #{assignment_id} {escape(title)}"
-        counts = [
-            f"[bold red]{tally['overdue']}[/]" if tally["overdue"] else "0",
-            str(tally["soon"]),
-            str(tally["later"]),
-            str(tally["submitted"]),
-            str(tally["closed"]),
-        ]
-        table.add_row(code, *counts, next_due)
-    return table
+            next_due = (((due.isoformat(), CELL_STYLES.get(cell.code, "")), (f" #{assignment_id} {title}", "")),)
+        overdue = (texttable.styled(str(tally["overdue"]), "bold red" if tally["overdue"] else ""),)
+        counts = [texttable.plain(str(tally[name])) for name in names[1:]]
+        rows.append(texttable.Row([texttable.plain(code), overdue, *counts, next_due]))
+    title = f"Status on {today.isoformat()}: one row per owner"
+    return texttable.render(columns, rows, width=width, title=title, box=texttable.SIMPLE_HEAD, colour=colour)
 
 
 def _bucket(cell: Cell) -> str:

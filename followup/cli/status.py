@@ -1,19 +1,20 @@
 """``status``: the matrix of commitments x owners, streamed from the database.
 
-Its own module, importing only what the matrix needs, so that asking about
-one owner costs little more than starting the command line.
+Its own module, importing only what the matrix needs (SQLAlchemy Core, no
+SQLModel, no template or mail library), so that asking about one owner costs
+little more than starting the command line; ``tests/e2e/test_cli_startup.py``
+keeps it so.
 """
 
 from __future__ import annotations
 
 import click
-from sqlmodel import Session
 
 from followup.cli.checks import require_party
 from followup.cli.context import app, now_option
 from followup.cli.output import LAYOUTS, emit_matrix_stream, format_option
 from followup.clock import local_date
-from followup.store.queries import open_matrix
+from followup.store.matrix import open_matrix
 
 
 @click.command()
@@ -41,8 +42,8 @@ def status(fmt: str, country: str | None, by: str, now_text: str | None) -> None
     today = local_date(a.now(now_text), a.settings.secretariat.timezone)
     engine = a.engine()
     if country:
-        with Session(engine) as session:
-            country = require_party(session, country)
+        with engine.connect() as conn:
+            country = require_party(conn, country)
     with open_matrix(engine, today, country=country) as stream:
         emit_matrix_stream(stream, fmt, by)
 

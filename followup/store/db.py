@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
-from sqlmodel import Session
 
 from followup.errors import DatabaseError
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlmodel import Session
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _USERINFO = re.compile(r"(?P<head>//[^/?#@]*?:)[^/?#]*@")
@@ -127,7 +127,14 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
-    """A session that commits on success and rolls back on any error."""
+    """A session that commits on success and rolls back on any error.
+
+    SQLModel is imported here, not with the module: every command reaches the
+    engine through this module, and the read-only ones that never open a
+    session (``followup status``) start faster without it.
+    """
+    from sqlmodel import Session
+
     with Session(engine, expire_on_commit=False) as session:
         try:
             yield session

@@ -1,8 +1,9 @@
 """All tables in one module (no import cycles), as the SQLModel docs advise.
 
 Vocabulary is shared with the rest of the package through the ``*_STATES`` /
-``*_KINDS`` tuples below; columns hold plain strings so that migrations stay
-simple on both SQLite and PostgreSQL.
+``*_KINDS`` tuples of :mod:`followup.store.vocabulary`, re-exported here;
+columns hold plain strings so that migrations stay simple on both SQLite and
+PostgreSQL.
 
 Instants are stored as UTC (:class:`UTCDateTime` turns them back into aware
 datetimes, which SQLite would otherwise lose). Deadlines are calendar dates
@@ -19,20 +20,54 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlmodel import JSON, Column, Field, SQLModel
 
-PARTY_KINDS = ("country", "organisation")
-CONTACT_ROLES = ("primary", "alternate", "cc")
-ADDRESS_STATES = ("ok", "suspect", "failing")
-MEETING_KINDS = ("rcgm", "rcm", "network", "other")
-DUE_KINDS = ("date", "meeting", "recurring")
-DUE_PRECISIONS = ("day", "month")
-ASSIGNMENT_STATES = ("pending", "submitted", "confirmed", "waived", "extended")
-OPEN_STATES = ("pending", "extended")
-RESOLVED_STATES = ("submitted", "confirmed", "waived")
-NOTIFICATION_KINDS = ("reminder", "due_today", "overdue", "escalation", "acknowledgement", "digest", "meeting_round")
-NOTIFICATION_STATES = ("planned", "sending", "sent", "failed", "bounced", "cancelled")
-INBOUND_CLASSES = ("human", "autoreply", "bounce", "unparseable")
-INBOUND_INTENTS = ("confirmation", "extension", "question", "unknown")
-TRIAGE_STATES = ("none", "open", "assigned", "dismissed")
+from followup.store.vocabulary import (
+    ADDRESS_STATES as ADDRESS_STATES,
+)
+from followup.store.vocabulary import (
+    ARCHIVE_CHANNELS as ARCHIVE_CHANNELS,
+)
+from followup.store.vocabulary import (
+    ASSIGNMENT_STATES as ASSIGNMENT_STATES,
+)
+from followup.store.vocabulary import (
+    CONTACT_ROLES as CONTACT_ROLES,
+)
+from followup.store.vocabulary import (
+    DUE_KINDS as DUE_KINDS,
+)
+from followup.store.vocabulary import (
+    DUE_PRECISIONS as DUE_PRECISIONS,
+)
+from followup.store.vocabulary import (
+    INBOUND_CLASSES as INBOUND_CLASSES,
+)
+from followup.store.vocabulary import (
+    INBOUND_INTENTS as INBOUND_INTENTS,
+)
+from followup.store.vocabulary import (
+    MEETING_KINDS as MEETING_KINDS,
+)
+from followup.store.vocabulary import (
+    NOTIFICATION_KINDS as NOTIFICATION_KINDS,
+)
+from followup.store.vocabulary import (
+    NOTIFICATION_STATES as NOTIFICATION_STATES,
+)
+from followup.store.vocabulary import (
+    OPEN_STATES as OPEN_STATES,
+)
+from followup.store.vocabulary import (
+    PARTY_KINDS as PARTY_KINDS,
+)
+from followup.store.vocabulary import (
+    RESOLVED_STATES as RESOLVED_STATES,
+)
+from followup.store.vocabulary import (
+    TRIAGE_STATES as TRIAGE_STATES,
+)
+from followup.store.vocabulary import (
+    WEB_ROLES as WEB_ROLES,
+)
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -330,10 +365,6 @@ class Event(SQLModel, table=True):
     entity: str = Field(default="", max_length=32)
     entity_id: str = Field(default="", max_length=128)
     details: dict[str, Any] = _json()
-
-
-ARCHIVE_CHANNELS = ("email", "web")
-WEB_ROLES = ("secretariat", "viewer")
 
 
 class ArchiveFile(SQLModel, table=True):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, NamedTuple, Protocol
 
-from followup.store.models import OPEN_STATES
+from followup.store.vocabulary import OPEN_STATES
 
 #: Open items due within this many days are shown as "due in N days".
 SOON_DAYS = 30

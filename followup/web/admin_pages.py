@@ -28,6 +28,7 @@ from followup.daemon.triage import assign_message, dismiss_message, grant_extens
 from followup.errors import FollowupError
 from followup.inbound.archive import export_zip, list_files
 from followup.outbound.owner_calendar import deadlines_feed
+from followup.store.matrix import open_matrix
 from followup.store.models import (
     ArchiveFile,
     Assignment,
@@ -39,7 +40,6 @@ from followup.store.models import (
     Party,
 )
 from followup.store.queries import matrix_page as load_matrix_page
-from followup.store.queries import open_matrix
 from followup.store.status import AssignmentView, Matrix, Row, cell_for
 from followup.web.auth import CurrentUser, csrf_for, csrf_ok, current_user, login_redirect
 from followup.web.context import WebState, state_of
@@ -123,7 +123,7 @@ def earliest_due(row: Row) -> tuple[date, str]:
 def matrix_csv(web: WebState, today: date, *, owner: str, commitment: str, state: str, overdue: bool) -> Response:
     """The filtered matrix as CSV, rows in the page's order, without holding the matrix in memory.
 
-    Rows stream from :func:`followup.store.queries.open_matrix` into a
+    Rows stream from :func:`followup.store.matrix.open_matrix` into a
     temporary file, remembering each one's sort key and place; the
     response then reads them back in order. Memory holds one key per
     commitment, not a cell per assignment.

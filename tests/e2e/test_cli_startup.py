@@ -1,4 +1,10 @@
-"""``followup --help`` stays light: the command list comes from a table, commands are imported when run."""
+"""``followup --help`` stays light: the command list comes from a table, commands are imported when run.
+
+``followup status`` stays light too: it reads through SQLAlchemy Core alone and
+draws its tables itself, so asking about one owner costs little more than
+starting Python (issue 13: 0.5 s on a million assignments, measured by
+``bench/report.py``; these tests check the imports that made it slow).
+"""
 
 from __future__ import annotations
 
@@ -11,17 +17,18 @@ from pathlib import Path
 import click
 
 from followup.cli.main import COMMANDS, cli
+from tests.e2e.test_cli import FIXTURES, run
 
 HEAVY = ("sqlalchemy", "sqlmodel", "jinja2", "aiosmtplib", "apscheduler", "babel", "rich", "icalendar", "pydantic")
 PROBE = """
-import json, sys
+import gc, json, sys
 sys.argv = ["followup", *json.loads(sys.argv[1])]
 from followup.cli.main import main
 try:
     main()
 except SystemExit as exc:
     code = exc.code
-print(json.dumps({"code": code, "modules": sorted({m.split(".")[0] for m in sys.modules})}))
+print(json.dumps({"code": code, "gc": gc.isenabled(), "modules": sorted({m.split(".")[0] for m in sys.modules})}))
 """
 
 
@@ -44,6 +51,26 @@ def test_help_imports_no_heavy_library(tmp_path: Path) -> None:
     assert out["code"] == 0
     loaded = set(out["modules"])  # type: ignore[call-overload]
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+#: What ``followup status`` must not load: the models (SQLModel), migrations, templates, mail, web, rich.
+NOT_FOR_STATUS = (
+    "sqlmodel", "alembic", "mako", "jinja2", "aiosmtplib", "aioimaplib", "apscheduler", "babel", "icalendar",
+    "starlette", "uvicorn", "argon2", "docx", "holidays", "yaml", "rich",
+)  # fmt: skip
+
+
+def test_status_for_one_owner_loads_no_model_template_mail_or_rich(tmp_path: Path) -> None:
+    assert run(tmp_path, "init").returncode == 0
+    loaded = run(tmp_path, "load", str(FIXTURES / "small.yaml"), "--now", "2026-11-28")
+    assert loaded.returncode == 0, loaded.stderr
+    for layout in (("--format", "json"), ("--by", "commitment"), ("--by", "owner"), ("--by", "summary")):
+        out = probe(tmp_path, "status", "--country", "hn", *layout, "--now", "2026-11-28")
+        assert out["code"] == 0, layout
+        modules = set(out["modules"])  # type: ignore[call-overload]
+        assert "sqlalchemy" in modules, "the probe did not reach the database"
+        assert not modules & set(NOT_FOR_STATUS), (layout, sorted(modules & set(NOT_FOR_STATUS)))
+        assert out["gc"] is True, "the garbage collector is back on once the command started"
 
 
 def test_a_command_still_loads_what_it_needs(tmp_path: Path) -> None:

@@ -31,8 +31,8 @@ from followup.outbound.render import Renderer
 from followup.schedule.reminder_rules import DeliveryGroup
 from followup.settings import Settings
 from followup.store.db import make_engine, migrate
+from followup.store.matrix import open_matrix, status_matrix
 from followup.store.models import Notification
-from followup.store.queries import open_matrix, status_matrix
 
 NOW = datetime(2026, 8, 24, 14, 0, tzinfo=UTC)
 TODAY = NOW.date()

@@ -9,8 +9,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from followup.store.db import make_engine, migrate
+from followup.store.matrix import status_matrix
 from followup.store.models import ASSIGNMENT_STATES, Assignment
-from followup.store.queries import cell_code_condition, matrix_page, status_matrix
+from followup.store.queries import cell_code_condition, matrix_page
 from followup.store.status import AssignmentView, cell_for
 from tests.factories import make_assignment, make_commitment, make_party
 

@@ -17,8 +17,8 @@ from sqlmodel import Session, col, func, select
 
 from followup.cli.output import matrix_json, write_matrix_csv, write_matrix_json
 from followup.store.db import session_scope
+from followup.store.matrix import MatrixStream, open_matrix, status_matrix
 from followup.store.models import Assignment, Commitment, InboundMatch, InboundMessage, Party
-from followup.store.queries import MatrixStream, open_matrix, status_matrix
 from followup.store.status import AssignmentView, Matrix, build_matrix, rule_text
 from tests.factories import make_assignment, make_commitment, make_party
 

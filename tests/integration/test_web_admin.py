@@ -9,8 +9,8 @@ from datetime import timedelta
 
 from sqlmodel import Session, col, select
 
+from followup.store.matrix import status_matrix
 from followup.store.models import Assignment, Event
-from followup.store.queries import status_matrix
 from followup.web.admin_pages import filtered_rows
 from followup.web.sessions import COOKIE
 from tests.web_app import PASSWORD, WebEnv, csrf_of, login

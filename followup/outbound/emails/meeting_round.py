@@ -16,9 +16,9 @@ from followup.outbound.links import item_link
 from followup.outbound.render import ItemView, MeetingRoundContext, MeetingView, PartyItems, RoundSummary, pick
 from followup.outbound.views import item_view, party_in_text, party_name, salutation, secretariat_view
 from followup.schedule.reminder_rules import DeliveryGroup
+from followup.store.matrix import MatrixStream, open_matrix
 from followup.store.models import Meeting
 from followup.store.open_items import oldest_per_owner, owner_counts
-from followup.store.queries import MatrixStream, open_matrix
 from followup.store.status import Tally
 
 
