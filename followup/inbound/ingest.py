@@ -211,9 +211,9 @@ def interpret_pending(engine: Engine, settings: Settings, *, now: datetime, secr
         ids = pending[start : start + BATCH]
         with Session(engine) as session:
             stored = session.exec(
-                select(INBOUND.c.id, INBOUND.c.source, INBOUND.c.raw, INBOUND.c.received_at).where(
-                    INBOUND.c.id.in_(ids)
-                )
+                select(INBOUND.c.id, INBOUND.c.source, RAW.c.raw, INBOUND.c.received_at)
+                .join(RAW, RAW.c.inbound_id == INBOUND.c.id)
+                .where(INBOUND.c.id.in_(ids))
             ).all()
         items: list[_Item] = []
         for inbound_id, source, raw, received_at in sorted(stored):
@@ -300,7 +300,6 @@ def _store(engine: Engine, items: list[_Item], now: datetime, on_stored: OnStore
                 {
                     "message_id": item.message_id,
                     "content_hash": item.digest,
-                    "raw": item.raw,
                     "source": item.source[:512],
                     "received_at": now,
                     "sender": "",
@@ -329,12 +328,16 @@ def _store(engine: Engine, items: list[_Item], now: datetime, on_stored: OnStore
                 item.result = IngestResult(None, classification="unparseable", quarantined=True, triage="open")
         if rows:
             # One multi-row INSERT; each new id is told apart by its content hash (unique in the batch).
+            # The bytes follow in their own table, in the same transaction.
             stmt = sa.insert(INBOUND).returning(INBOUND.c.id, INBOUND.c.content_hash)
             returned = session.connection().execute(stmt, rows)
             new_ids: dict[str, int] = {row.content_hash: row.id for row in returned}
+            raws: list[dict[str, Any]] = []
             for item in fresh:
                 if not item.result.resumed:
                     item.result.inbound_id = new_ids[item.digest]
+                    raws.append({"inbound_id": item.result.inbound_id, "raw": item.raw})
+            session.connection().execute(sa.insert(RAW), raws)
         if on_stored is not None:
             on_stored(session, [item.source for item in items])
         session.commit()
@@ -539,6 +542,7 @@ def _chunked(session: Session, stmt: Any, column: Any, values: Sequence[Any]) ->
 
 
 INBOUND = SQLModel.metadata.tables["inbound_message"]
+RAW = SQLModel.metadata.tables["inbound_raw"]
 MATCH = SQLModel.metadata.tables["inbound_match"]
 EVENT = SQLModel.metadata.tables["event"]
 ASSIGNMENT = SQLModel.metadata.tables["assignment"]
@@ -603,8 +607,8 @@ def _interpret_all(engine: Engine, settings: Settings, items: list[_Item], *, no
     with Session(engine, expire_on_commit=False) as session, session.no_autoflush:
         # Claim first, in this transaction: a row another worker interpreted meanwhile is skipped,
         # and a crash before the commit leaves every row to interpret again. The claim locks the rows
-        # (PostgreSQL) or the database (SQLite) without changing them: SQLite rewrites a row whose size
-        # changes, raw bytes and all, and the interpretation below sets interpreted_at with the rest.
+        # (PostgreSQL) or the database (SQLite) without changing them (a row rewritten twice costs
+        # twice); the interpretation below sets interpreted_at with the rest.
         claim = (
             sa.update(INBOUND)
             .where(INBOUND.c.id.in_([i.result.inbound_id for i in items]), INBOUND.c.interpreted_at.is_(None))
