@@ -38,6 +38,11 @@ from followup.store.models import ArchiveFile, Assignment, Contact, InboundMatch
 log = logging.getLogger("followup.archive")
 CHUNK = 64 * 1024
 ARCHIVE_FILE = SQLModel.metadata.tables["archive_file"]
+#: Built once (ingest runs them every batch): what is archived for some replies already, and the insert.
+_ARCHIVED_FOR = sa.select(ARCHIVE_FILE.c.inbound_id, ARCHIVE_FILE.c.sha256, ARCHIVE_FILE.c.assignment_id).where(
+    ARCHIVE_FILE.c.inbound_id.in_(sa.bindparam("ids", expanding=True))
+)
+_ARCHIVE_ROWS = sa.insert(ARCHIVE_FILE)
 
 
 class TooLarge(Exception):
@@ -351,14 +356,7 @@ def archive_parsed(conn: sa.Connection, settings: Settings, replies: Sequence[Pa
     if not replies:
         return 0
     archive = archive_for(settings)
-    files = ARCHIVE_FILE
-    known = set(
-        conn.execute(
-            sa.select(files.c.inbound_id, files.c.sha256, files.c.assignment_id).where(
-                files.c.inbound_id.in_([r.inbound_id for r in replies])
-            )
-        ).all()
-    )
+    known = set(conn.execute(_ARCHIVED_FOR, {"ids": [r.inbound_id for r in replies]}).all())
     rows: list[dict[str, Any]] = []
     for reply in replies:
         stored = [archive.put_bytes(data, name) for name, data in attachment_parts_of(reply.tree)]
@@ -381,7 +379,7 @@ def archive_parsed(conn: sa.Connection, settings: Settings, replies: Sequence[Pa
                 if (reply.inbound_id, f.sha256, assignment_id) not in known
             )
     if rows:
-        conn.execute(sa.insert(files), rows)
+        conn.execute(_ARCHIVE_ROWS, rows)
     return len(rows)
 
 
