@@ -138,6 +138,8 @@ def content_hash(raw: bytes) -> str:
     The same message read from IMAP (CRLF) and from an exported file (LF)
     then deduplicates when it carries no Message-ID.
     """
+    if len(raw) <= _HASH_CHUNK:  # the usual reply: one pass, no copy of each piece
+        return hashlib.sha256(raw.replace(b"\r\n", b"\n")).hexdigest()
     digest = hashlib.sha256()
     view = memoryview(raw)
     carry = b""
