@@ -32,7 +32,6 @@ _HEADER_PARSER = HeaderParser(policy=compat32)
 _BLANK_LINE = re.compile(r"(?:\r\n|\n|\r(?!\n))(\r\n|\n|\r)")
 #: What may follow ``--boundary`` on a delimiter line (the stdlib's boundary pattern, after the boundary).
 _DELIMITER_TAIL = re.compile(r"(--)?[ \t]*(\r\n|\n|\r|\Z)")
-_LINE_END = re.compile(r"(\r\n|\r|\n)\Z")
 _PLAIN_ENCODINGS = ("7bit", "8bit", "binary")
 #: Deeper nesting is left to the stdlib (its own limits apply there).
 _MAX_DEPTH = 30
@@ -80,11 +79,20 @@ def _part(text: str, start: int, end: int, depth: int) -> Message:
     if maintype == "multipart":
         _multipart(msg, text, body, end, depth)
         if depth and msg.epilogue is not None:
-            msg.epilogue = _LINE_END.sub("", msg.epilogue, count=1) if msg.epilogue else None
+            msg.epilogue = _without_line_end(msg.epilogue) if msg.epilogue else None
     else:
         payload = text[body:end]
-        msg.set_payload(_LINE_END.sub("", payload, count=1) if depth else payload)
+        msg.set_payload(_without_line_end(payload) if depth else payload)
     return msg
+
+
+def _without_line_end(text: str) -> str:
+    """``text`` less one final CRLF, CR or LF (the stdlib's ``(\\r\\n|\\r|\\n)\\Z``, without a regex scan of it)."""
+    if text.endswith("\r\n"):
+        return text[:-2]
+    if text.endswith(("\r", "\n")):
+        return text[:-1]
+    return text
 
 
 def _delimiters(text: str, start: int, end: int, separator: str) -> list[tuple[int, int, bool]]:
@@ -113,7 +121,7 @@ def _multipart(msg: Message, text: str, start: int, end: int, depth: int) -> Non
         raise _Fallback  # no opening delimiter, or no closing one
     first = found[0][0]
     if first > start:
-        msg.preamble = _LINE_END.sub("", text[start:first], count=1)
+        msg.preamble = _without_line_end(text[start:first])
     parts: list[Message | str] = []
     for (_at, part_start, _closing), (next_at, _next_end, _next_closing) in itertools.pairwise(found):
         if next_at == part_start:
