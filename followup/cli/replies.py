@@ -18,7 +18,7 @@ from followup.daemon.triage import assign_message, dismiss_message, get_message,
 from followup.errors import NotFoundError, UsageError
 from followup.inbound.inbox import InboxResult, ingest_files, poll_imap
 from followup.outbound.signing import signing_key
-from followup.store.models import Assignment, InboundMatch, InboundMessage
+from followup.store.models import Assignment, InboundMatch, InboundMessage, InboundRaw
 
 
 def _report(result: InboxResult, *, quiet: bool = False, refused: str = "warning") -> None:
@@ -187,7 +187,8 @@ def replies_show(message: int, raw: bool) -> None:
     with Session(app().engine()) as session:
         m = get_message(session, message)
         if raw:
-            click.echo(m.raw.decode("utf-8", errors="replace"), nl=False)
+            stored = session.get(InboundRaw, message)
+            click.echo(stored.raw.decode("utf-8", errors="replace") if stored else "", nl=False)
             return
         matched = session.exec(select(InboundMatch.assignment_id).where(InboundMatch.inbound_id == message)).all()
     info = {

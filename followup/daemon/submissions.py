@@ -28,7 +28,16 @@ from followup.inbound.ingest import AckRequest, plan_acknowledgement_requests
 from followup.outbound.links import LinkClaim, read_link_token
 from followup.settings import Settings
 from followup.store.events import record_event
-from followup.store.models import OPEN_STATES, Assignment, Commitment, Contact, InboundMatch, InboundMessage, Party
+from followup.store.models import (
+    OPEN_STATES,
+    Assignment,
+    Commitment,
+    Contact,
+    InboundMatch,
+    InboundMessage,
+    InboundRaw,
+    Party,
+)
 
 CHANNEL = "web"
 MAX_NOTE = 5000
@@ -92,13 +101,13 @@ class Answer:
     acknowledged: bool = False
 
 
-def _inbound(item: LinkedItem, intent: str, text: str, now: datetime, **fields: object) -> InboundMessage:
+def _inbound(item: LinkedItem, intent: str, text: str, now: datetime, **fields: object) -> tuple[InboundMessage, bytes]:
+    """The inbound row of a web submission, and its raw bytes (what was typed)."""
     nonce = secrets.token_hex(8)
     raw = text.encode("utf-8")
     digest = hashlib.sha256(f"web:{item.claim.assignment_id}:{now.isoformat()}:{nonce}:".encode() + raw).hexdigest()
-    return InboundMessage(
+    message = InboundMessage(
         content_hash=digest,
-        raw=raw,
         source=f"web:assignment {item.claim.assignment_id}",
         received_at=now,
         sender=item.contact.email.lower(),
@@ -111,13 +120,16 @@ def _inbound(item: LinkedItem, intent: str, text: str, now: datetime, **fields: 
         verified=True,
         **fields,  # type: ignore[arg-type]
     )
+    return message, raw
 
 
-def _store(engine: Engine, item: LinkedItem, message: InboundMessage) -> int:
+def _store(engine: Engine, item: LinkedItem, stored: tuple[InboundMessage, bytes]) -> int:
+    message, raw = stored
     with Session(engine) as session:
         session.add(message)
         session.flush()
         assert message.id is not None
+        session.add(InboundRaw(inbound_id=message.id, raw=raw))
         session.add(InboundMatch(inbound_id=message.id, assignment_id=item.claim.assignment_id))
         session.commit()
         return message.id

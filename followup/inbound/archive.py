@@ -29,16 +29,20 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy import or_
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import defer
 from sqlmodel import Session, SQLModel, col, select
 
 from followup.inbound.sniff import Sniffed, safe_name, sniff_file, sniff_stream
 from followup.settings import Settings
-from followup.store.models import ArchiveFile, Assignment, Contact, InboundMatch, InboundMessage
+from followup.store.models import ArchiveFile, Assignment, Contact, InboundMatch, InboundMessage, InboundRaw
 
 log = logging.getLogger("followup.archive")
 CHUNK = 64 * 1024
 ARCHIVE_FILE = SQLModel.metadata.tables["archive_file"]
+#: Built once (ingest runs them every batch): what is archived for some replies already, and the insert.
+_ARCHIVED_FOR = sa.select(ARCHIVE_FILE.c.inbound_id, ARCHIVE_FILE.c.sha256, ARCHIVE_FILE.c.assignment_id).where(
+    ARCHIVE_FILE.c.inbound_id.in_(sa.bindparam("ids", expanding=True))
+)
+_ARCHIVE_ROWS = sa.insert(ARCHIVE_FILE)
 
 
 class TooLarge(Exception):
@@ -276,9 +280,7 @@ def archive_replies(
         chunk = wanted[start : start + 500]
         with Session(engine) as session:
             messages = session.exec(
-                select(InboundMessage)
-                .options(defer(InboundMessage.raw))  # type: ignore[arg-type]
-                .where(col(InboundMessage.id).in_(chunk), sa.true() if vouched else _trusted())
+                select(InboundMessage).where(col(InboundMessage.id).in_(chunk), sa.true() if vouched else _trusted())
             ).all()
             messages = [m for m in messages if m.attachments]
             if not messages:
@@ -303,12 +305,18 @@ def archive_replies(
                     )
                 ).all()
             )
+            unparsed = [i for i in matched if not (trees and i in trees)]
+            raws: dict[int, bytes] = dict(
+                session.exec(
+                    select(InboundRaw.inbound_id, InboundRaw.raw).where(col(InboundRaw.inbound_id).in_(unparsed))
+                ).all()
+            )
             for message in messages:
                 assert message.id is not None
                 if message.id not in matched:
                     continue
                 tree = trees.get(message.id) if trees else None
-                parts = attachment_parts_of(tree) if tree is not None else attachment_parts(message.raw)
+                parts = attachment_parts_of(tree) if tree is not None else attachment_parts(raws.get(message.id, b""))
                 stored = [archive.put_bytes(data, name) for name, data in parts]
                 for assignment in matched[message.id]:
                     fresh = [f for f in stored if (message.id, f.sha256, assignment.id) not in known]
@@ -348,14 +356,7 @@ def archive_parsed(conn: sa.Connection, settings: Settings, replies: Sequence[Pa
     if not replies:
         return 0
     archive = archive_for(settings)
-    files = ARCHIVE_FILE
-    known = set(
-        conn.execute(
-            sa.select(files.c.inbound_id, files.c.sha256, files.c.assignment_id).where(
-                files.c.inbound_id.in_([r.inbound_id for r in replies])
-            )
-        ).all()
-    )
+    known = set(conn.execute(_ARCHIVED_FOR, {"ids": [r.inbound_id for r in replies]}).all())
     rows: list[dict[str, Any]] = []
     for reply in replies:
         stored = [archive.put_bytes(data, name) for name, data in attachment_parts_of(reply.tree)]
@@ -378,7 +379,7 @@ def archive_parsed(conn: sa.Connection, settings: Settings, replies: Sequence[Pa
                 if (reply.inbound_id, f.sha256, assignment_id) not in known
             )
     if rows:
-        conn.execute(sa.insert(files), rows)
+        conn.execute(_ARCHIVE_ROWS, rows)
     return len(rows)
 
 

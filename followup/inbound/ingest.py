@@ -47,7 +47,7 @@ from followup.outbound.tokens import extract_tokens, parse_reference_tags, verif
 from followup.schedule.planner import cancel_for_assignments, insert_planned_in
 from followup.settings import Settings
 from followup.store.events import jsonable
-from followup.store.models import OPEN_STATES, Assignment, Commitment, Contact, InboundMessage
+from followup.store.models import OPEN_STATES, Assignment, InboundMessage
 
 log = logging.getLogger("followup.ingest")
 ACTOR_PREFIX = "reply:"
@@ -211,9 +211,9 @@ def interpret_pending(engine: Engine, settings: Settings, *, now: datetime, secr
         ids = pending[start : start + BATCH]
         with Session(engine) as session:
             stored = session.exec(
-                select(INBOUND.c.id, INBOUND.c.source, INBOUND.c.raw, INBOUND.c.received_at).where(
-                    INBOUND.c.id.in_(ids)
-                )
+                select(INBOUND.c.id, INBOUND.c.source, RAW.c.raw, INBOUND.c.received_at)
+                .join(RAW, RAW.c.inbound_id == INBOUND.c.id)
+                .where(INBOUND.c.id.in_(ids))
             ).all()
         items: list[_Item] = []
         for inbound_id, source, raw, received_at in sorted(stored):
@@ -300,7 +300,6 @@ def _store(engine: Engine, items: list[_Item], now: datetime, on_stored: OnStore
                 {
                     "message_id": item.message_id,
                     "content_hash": item.digest,
-                    "raw": item.raw,
                     "source": item.source[:512],
                     "received_at": now,
                     "sender": "",
@@ -329,12 +328,15 @@ def _store(engine: Engine, items: list[_Item], now: datetime, on_stored: OnStore
                 item.result = IngestResult(None, classification="unparseable", quarantined=True, triage="open")
         if rows:
             # One multi-row INSERT; each new id is told apart by its content hash (unique in the batch).
-            stmt = sa.insert(INBOUND).returning(INBOUND.c.id, INBOUND.c.content_hash)
-            returned = session.connection().execute(stmt, rows)
+            # The bytes follow in their own table, in the same transaction.
+            returned = session.connection().execute(_STORE, rows)
             new_ids: dict[str, int] = {row.content_hash: row.id for row in returned}
+            raws: list[dict[str, Any]] = []
             for item in fresh:
                 if not item.result.resumed:
                     item.result.inbound_id = new_ids[item.digest]
+                    raws.append({"inbound_id": item.result.inbound_id, "raw": item.raw})
+            session.connection().execute(_STORE_RAW, raws)
         if on_stored is not None:
             on_stored(session, [item.source for item in items])
         session.commit()
@@ -349,14 +351,10 @@ def _known(conn: sa.Connection, message_ids: list[str], hashes: list[str]) -> li
 
     Highest id last to first: a dict built from them keeps the first stored of two that match.
     """
-    i = INBOUND
     rows: dict[int, sa.Row[Any]] = {}
     for start in range(0, max(len(message_ids), len(hashes)), 500):
         ids, digests = message_ids[start : start + 500], hashes[start : start + 500]
-        stmt = sa.select(
-            i.c.id, i.c.message_id, i.c.content_hash, i.c.received_at, i.c.interpreted_at, i.c.quarantined
-        ).where(sa.or_(i.c.message_id.in_(ids), i.c.content_hash.in_(digests)))
-        rows.update((row.id, row) for row in conn.execute(stmt))
+        rows.update((row.id, row) for row in conn.execute(_KNOWN, {"ids": ids, "digests": digests}))
     return [rows[k] for k in sorted(rows, reverse=True)]
 
 
@@ -411,21 +409,17 @@ class _Lookups:
             if p.sender:
                 senders.add(p.sender.lower())
         # Outbox rows named by tokens, and every row of the emails they belong to.
-        by_id = _rows(session, NOTIFICATION.c.id, sorted({v for v in self.token_ids.values() if v is not None}))
+        by_id = _rows(session, _SENT_BY_ID, sorted({v for v in self.token_ids.values() if v is not None}))
         self.notification = {nid: (mid, aid) for nid, mid, aid in by_id}
         header_ids.update(mid for _nid, mid, _aid in by_id if mid)
-        rows = _rows(session, NOTIFICATION.c.message_id, sorted(header_ids))
+        rows = _rows(session, _SENT_BY_MESSAGE_ID, sorted(header_ids))
         self.sent = sent_messages(rows)
         # Every assignment a reply may touch, loaded once (later gets hit the identity map).
         candidates = set(tags)
         for sent in self.sent.values():
             candidates.update(sent.assignment_ids)
         candidates.update(aid for _mid, aid in self.notification.values() if aid is not None)
-        columns = sa.select(
-            col(Assignment.id), col(Assignment.party_code), col(Assignment.state), col(Commitment.title_en),
-            col(Commitment.title_es), col(Assignment.commitment_id),
-        ).join(Commitment, col(Commitment.id) == col(Assignment.commitment_id))  # fmt: skip
-        found = _chunked(session, columns, col(Assignment.id), sorted(candidates))
+        found = _chunked(session, _CANDIDATES, sorted(candidates))
         self.assignments = {aid: (party, state) for aid, party, state, *_rest in found if aid is not None}
         self.commitments: dict[int, str] = {row[0]: row[5] for row in found if row[0] is not None}
         #: Each candidate's titles, so a reply can name items by their words.
@@ -436,10 +430,7 @@ class _Lookups:
         self.parties_of: dict[str, set[str]] = {}
         #: The active contact each sender is (the archive records who sent a file).
         self.contact_ids: dict[str, int] = {}
-        emails = sa.select(col(Contact.email_lower), col(Contact.party_code), col(Contact.id)).where(
-            col(Contact.active)
-        )
-        for email, party, contact_id in _chunked(session, emails, col(Contact.email_lower), sorted(senders)):
+        for email, party, contact_id in _chunked(session, _SENDERS, sorted(senders)):
             self.parties_of.setdefault(email, set()).add(party)
             self.contact_ids[email] = contact_id
         self._session = session
@@ -486,9 +477,7 @@ class _Lookups:
         parties = self.parties_of.get(sender.lower())
         if not parties:
             return []
-        a = ASSIGNMENT
-        stmt = sa.select(a.c.id).where(a.c.party_code.in_(parties), a.c.state.in_(OPEN_STATES))
-        return [row.id for row in self._session.connection().execute(stmt)]
+        return [row.id for row in self._session.connection().execute(_SENDER_OPEN, {"parties": sorted(parties)})]
 
     def authorised(self, sender: str, assignment_ids: Sequence[int]) -> bool:
         """The sender is an active contact of every matched item's owner."""
@@ -519,31 +508,111 @@ def _header_ids(u: Understanding) -> list[str]:
     return [m for m in dict.fromkeys(ids) if m]
 
 
-def _rows(session: Session, column: Any, values: Sequence[Any]) -> list[tuple[int, str | None, int | None]]:
-    n = NOTIFICATION
-    stmt = sa.select(n.c.id, n.c.message_id, n.c.assignment_id)
-    return [(nid, mid, aid) for nid, mid, aid in _chunked(session, stmt, column, values)]
+def _rows(session: Session, stmt: Any, values: Sequence[Any]) -> list[tuple[int, str | None, int | None]]:
+    return [(nid, mid, aid) for nid, mid, aid in _chunked(session, stmt, values)]
 
 
-def _chunked(session: Session, stmt: Any, column: Any, values: Sequence[Any]) -> list[Any]:
-    """Rows of ``stmt`` whose ``column`` is one of ``values``, 500 values a query.
+def _chunked(session: Session, stmt: Any, values: Sequence[Any]) -> list[Any]:
+    """Rows of ``stmt`` (built with :func:`_among`) for ``values``, 500 values a query.
 
     Plain Core on the session's connection: the ORM's per-statement work costs
     more than these indexed reads.
     """
+    if not values:
+        return []
     conn = session.connection()
     out: list[Any] = []
     for start in range(0, len(values), 500):
-        out.extend(conn.execute(stmt.where(column.in_(values[start : start + 500]))).all())
+        out.extend(conn.execute(stmt, {"values": values[start : start + 500]}).all())
     return out
 
 
 INBOUND = SQLModel.metadata.tables["inbound_message"]
+RAW = SQLModel.metadata.tables["inbound_raw"]
 MATCH = SQLModel.metadata.tables["inbound_match"]
 EVENT = SQLModel.metadata.tables["event"]
 ASSIGNMENT = SQLModel.metadata.tables["assignment"]
 NOTIFICATION = SQLModel.metadata.tables["notification"]
 CONTACT = SQLModel.metadata.tables["contact"]
+COMMITMENT = SQLModel.metadata.tables["commitment"]
+
+
+def _among(column: Any, name: str = "values") -> Any:
+    """``column IN (...)``, the list given when the statement runs (an expanding parameter)."""
+    return column.in_(sa.bindparam(name, expanding=True))
+
+
+# Statements built once: on SQLite, building one (and its cache key) costs more than running it.
+_KNOWN = sa.select(
+    INBOUND.c.id, INBOUND.c.message_id, INBOUND.c.content_hash, INBOUND.c.received_at, INBOUND.c.interpreted_at,
+    INBOUND.c.quarantined,
+).where(sa.or_(_among(INBOUND.c.message_id, "ids"), _among(INBOUND.c.content_hash, "digests")))  # fmt: skip
+_STORE = sa.insert(INBOUND).returning(INBOUND.c.id, INBOUND.c.content_hash)
+_STORE_RAW = sa.insert(RAW)
+_CLAIM = (
+    sa.update(INBOUND)
+    .where(_among(INBOUND.c.id), INBOUND.c.interpreted_at.is_(None))
+    .values(interpreted_at=INBOUND.c.interpreted_at)
+    .returning(INBOUND.c.id)
+)
+_SENT = sa.select(NOTIFICATION.c.id, NOTIFICATION.c.message_id, NOTIFICATION.c.assignment_id)
+_SENT_BY_ID = _SENT.where(_among(NOTIFICATION.c.id))
+_SENT_BY_MESSAGE_ID = _SENT.where(_among(NOTIFICATION.c.message_id))
+_CANDIDATES = (
+    sa.select(
+        ASSIGNMENT.c.id, ASSIGNMENT.c.party_code, ASSIGNMENT.c.state, COMMITMENT.c.title_en, COMMITMENT.c.title_es,
+        ASSIGNMENT.c.commitment_id,
+    )
+    .join(COMMITMENT, COMMITMENT.c.id == ASSIGNMENT.c.commitment_id)
+    .where(_among(ASSIGNMENT.c.id))
+)  # fmt: skip
+_SENDERS = sa.select(CONTACT.c.email_lower, CONTACT.c.party_code, CONTACT.c.id).where(
+    CONTACT.c.active, _among(CONTACT.c.email_lower)
+)
+_SENDER_OPEN = sa.select(ASSIGNMENT.c.id).where(
+    _among(ASSIGNMENT.c.party_code, "parties"), ASSIGNMENT.c.state.in_(OPEN_STATES)
+)
+_MATCH_ROWS = sa.insert(MATCH)
+_EVENT_ROWS = sa.insert(EVENT)
+#: What interpreting sets on a stored row (the keys of the rows :func:`_interpret` adds to ``_Effects.inbound``).
+_INTERPRETED_COLUMNS = (
+    "sender", "sender_name", "subject", "classification", "intent", "new_text", "attachments", "proposed_date",
+    "return_date", "bounced_recipient", "bounce_permanent", "notification_id", "match_method", "verified", "triage",
+    "auth_failure", "interpreted_at",
+)  # fmt: skip
+_INTERPRETED_KEYS = {"b_id", *_INTERPRETED_COLUMNS}
+_INTERPRETED = (
+    sa.update(INBOUND)
+    .where(INBOUND.c.id == sa.bindparam("b_id"))
+    .values({k: sa.bindparam(k) for k in _INTERPRETED_COLUMNS})
+)
+_ASSIGNMENT_UPDATES: dict[tuple[str, ...], Any] = {}
+_ACKS_LATELY = (
+    sa.select(NOTIFICATION.c.recipient_lower, func.count())
+    .where(
+        _among(NOTIFICATION.c.recipient_lower),
+        NOTIFICATION.c.created_at >= sa.bindparam("since"),
+        NOTIFICATION.c.kind == "acknowledgement",
+    )
+    .group_by(NOTIFICATION.c.recipient_lower)
+)
+_ACTIVE_CONTACTS = (
+    sa.select(CONTACT.c.email_lower, CONTACT.c.id)
+    .where(CONTACT.c.active, _among(CONTACT.c.email_lower))
+    .order_by(CONTACT.c.id)
+)
+
+
+def _assignment_update(columns: tuple[str, ...]) -> Any:
+    """``UPDATE assignment SET <columns> WHERE id = :b_id``, built once per set of columns."""
+    stmt = _ASSIGNMENT_UPDATES.get(columns)
+    if stmt is None:
+        stmt = _ASSIGNMENT_UPDATES[columns] = (
+            sa.update(ASSIGNMENT)
+            .where(ASSIGNMENT.c.id == sa.bindparam("b_id"))
+            .values({k: sa.bindparam(k) for k in columns})
+        )
+    return stmt
 
 
 @dataclass
@@ -576,42 +645,28 @@ class _Effects:
     def write(self, session: Session) -> None:
         conn = session.connection()
         if self.inbound:
-            keys = [k for k in self.inbound[0] if k != "b_id"]
-            stmt = (
-                sa.update(INBOUND)
-                .where(INBOUND.c.id == sa.bindparam("b_id"))
-                .values({k: sa.bindparam(k) for k in keys})
-            )
-            conn.execute(stmt, self.inbound)
+            if self.inbound[0].keys() != _INTERPRETED_KEYS:  # a column set here but missing there would be dropped
+                raise RuntimeError(f"interpreted columns differ: {sorted(self.inbound[0].keys() ^ _INTERPRETED_KEYS)}")
+            conn.execute(_INTERPRETED, self.inbound)
         if self.matches:
-            conn.execute(sa.insert(MATCH), [{"inbound_id": i, "assignment_id": a} for i, a in sorted(self.matches)])
+            conn.execute(_MATCH_ROWS, [{"inbound_id": i, "assignment_id": a} for i, a in sorted(self.matches)])
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for aid, values in self.assignments.items():
             groups.setdefault(tuple(sorted(values)), []).append({"b_id": aid, **values})
         for columns, rows in groups.items():
-            stmt = (
-                sa.update(ASSIGNMENT)
-                .where(ASSIGNMENT.c.id == sa.bindparam("b_id"))
-                .values({k: sa.bindparam(k) for k in columns})
-            )
-            conn.execute(stmt, rows)
+            conn.execute(_assignment_update(columns), rows)
         if self.events:
-            conn.execute(sa.insert(EVENT), self.events)
+            conn.execute(_EVENT_ROWS, self.events)
 
 
 def _interpret_all(engine: Engine, settings: Settings, items: list[_Item], *, now: datetime, secret: bytes) -> None:
     with Session(engine, expire_on_commit=False) as session, session.no_autoflush:
         # Claim first, in this transaction: a row another worker interpreted meanwhile is skipped,
         # and a crash before the commit leaves every row to interpret again. The claim locks the rows
-        # (PostgreSQL) or the database (SQLite) without changing them: SQLite rewrites a row whose size
-        # changes, raw bytes and all, and the interpretation below sets interpreted_at with the rest.
-        claim = (
-            sa.update(INBOUND)
-            .where(INBOUND.c.id.in_([i.result.inbound_id for i in items]), INBOUND.c.interpreted_at.is_(None))
-            .values(interpreted_at=INBOUND.c.interpreted_at)
-            .returning(INBOUND.c.id)
-        )
-        claimed: set[int] = set(session.connection().execute(claim).scalars())
+        # (PostgreSQL) or the database (SQLite) without changing them (a row rewritten twice costs
+        # twice); the interpretation below sets interpreted_at with the rest.
+        ids = [i.result.inbound_id for i in items]
+        claimed: set[int] = set(session.connection().execute(_CLAIM, {"values": ids}).scalars())
         for item in items:
             if item.result.inbound_id not in claimed:
                 item.result = IngestResult(item.result.inbound_id, duplicate=True)
@@ -966,29 +1021,14 @@ def _plan_acknowledgements_in(
         return set()
     senders = sorted({r.sender.lower() for r in wanted})
     limit = settings.replies.acknowledgements_per_sender_per_hour
-    n, c = NOTIFICATION, CONTACT
     recent: dict[str, int] = {}
     contacts: dict[str, int] = dict(known_contacts or {})
     for start in range(0, len(senders), 500):
         part = senders[start : start + 500]
-        recent.update(
-            conn.execute(
-                sa.select(n.c.recipient_lower, func.count())
-                .where(
-                    n.c.recipient_lower.in_(part),
-                    n.c.created_at >= now - timedelta(hours=1),
-                    n.c.kind == "acknowledgement",
-                )
-                .group_by(n.c.recipient_lower)
-            ).all()
-        )
+        recent.update(conn.execute(_ACKS_LATELY, {"values": part, "since": now - timedelta(hours=1)}).all())
         if known_contacts is not None:
             continue
-        contacts.update(
-            conn.execute(
-                sa.select(c.c.email_lower, c.c.id).where(c.c.active, c.c.email_lower.in_(part)).order_by(c.c.id)
-            ).all()
-        )
+        contacts.update(conn.execute(_ACTIVE_CONTACTS, {"values": part}).all())
     rows: list[dict[str, Any]] = []
     chosen: set[int] = set()
     for request in wanted:

@@ -29,17 +29,27 @@ def save_cursor(session: Session, mailbox_key: str, uidvalidity: int, last_uid: 
     One UPDATE in the usual case (the rule is in its SET clause), an INSERT the first time.
     """
     conn = session.connection()
-    same = sa.and_(STATE.c.uidvalidity == uidvalidity, STATE.c.last_uid > last_uid)
-    row = conn.execute(
-        sa.update(STATE)
-        .where(STATE.c.mailbox == mailbox_key)
-        .values(last_uid=sa.case((same, STATE.c.last_uid), else_=last_uid), uidvalidity=uidvalidity)
-        .returning(STATE.c.uidvalidity, STATE.c.last_uid)
-    ).first()
+    row = conn.execute(_ADVANCE, {"key": mailbox_key, "validity": uidvalidity, "uid": last_uid}).first()
     if row is None:
         conn.execute(sa.insert(STATE).values(mailbox=mailbox_key, uidvalidity=uidvalidity, last_uid=last_uid))
         return MailboxCursor(uidvalidity=uidvalidity, last_uid=last_uid)
     return MailboxCursor(uidvalidity=row.uidvalidity, last_uid=row.last_uid)
+
+
+_VALIDITY, _UID = sa.bindparam("validity", type_=sa.Integer), sa.bindparam("uid", type_=sa.Integer)
+_BEHIND = sa.and_(STATE.c.uidvalidity == _VALIDITY, STATE.c.last_uid > _UID)
+#: Built once (it runs once per FETCH): within one UIDVALIDITY the cursor never moves back.
+_ADVANCE = (
+    sa.update(STATE)
+    .where(STATE.c.mailbox == sa.bindparam("key"))
+    .values(
+        last_uid=sa.case(
+            (sa.and_(STATE.c.uidvalidity == _VALIDITY, STATE.c.last_uid > _UID), STATE.c.last_uid), else_=_UID
+        ),
+        uidvalidity=_VALIDITY,
+    )
+    .returning(STATE.c.uidvalidity, STATE.c.last_uid)
+)
 
 
 def _select(mailbox_key: str) -> sa.Select[tuple[int, int]]:

@@ -6,8 +6,10 @@ never raises: anything it cannot read becomes an entry in ``defects``, and
 ``parse_ok`` is False only when the input is not recognisable as a message at
 all (the caller quarantines those).
 
-It parses once with the stdlib's fast ``compat32`` parser and walks the MIME
-tree once; header values are decoded only for the handful of headers we use.
+It parses once into the stdlib's ``compat32`` tree (which
+:mod:`followup.inbound.mime` builds without reading attachments line by
+line) and walks the MIME tree once; header values are decoded only for the
+handful of headers we use.
 Attachment bytes are never decoded or kept: their size is computed from the
 encoded form. All text handed back is free of NUL characters and lone
 surrogates, so it can go straight into SQLite or PostgreSQL.
@@ -25,11 +27,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.message import Message
-from email.parser import BytesHeaderParser, BytesParser
+from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import Any
 
 from followup.inbound.html_text import html_to_text
+from followup.inbound.mime import parse_bytes
 
 #: Longest body text we analyse; beyond this the text is cut (and a defect noted).
 MAX_TEXT_CHARS = 1_000_000
@@ -66,7 +69,6 @@ _SINGLE_BYTE_CHARSETS = frozenset(
     {"iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1", "cp819", "windows-1252", "cp1252", "us-ascii", "ascii"}
 )
 
-_BYTES_PARSER = BytesParser(policy=compat32)
 _HEADER_PARSER = BytesHeaderParser(policy=compat32)
 
 
@@ -136,6 +138,8 @@ def content_hash(raw: bytes) -> str:
     The same message read from IMAP (CRLF) and from an exported file (LF)
     then deduplicates when it carries no Message-ID.
     """
+    if len(raw) <= _HASH_CHUNK:  # the usual reply: one pass, no copy of each piece
+        return hashlib.sha256(raw.replace(b"\r\n", b"\n")).hexdigest()
     digest = hashlib.sha256()
     view = memoryview(raw)
     carry = b""
@@ -185,7 +189,7 @@ def _header_end(data: bytes) -> int:
 
 
 def _parse(data: bytes) -> ParsedMessage:
-    msg = _BYTES_PARSER.parsebytes(data)
+    msg = parse_bytes(data)
     defects = _Defects()
     headers = _collect_headers(msg)
     parse_ok = any(name in headers for name in _MESSAGE_HEADERS)

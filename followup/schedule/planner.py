@@ -431,6 +431,10 @@ _ROW_DEFAULTS: dict[str, Any] = {
 }
 
 
+#: The outbox insert, built once per database dialect (building it costs more than a small insert).
+_INSERT_PLANNED: dict[str, Any] = {}
+
+
 def insert_planned(engine: Engine, rows: Sequence[Mapping[str, Any]]) -> int:
     """Insert outbox rows, skipping any whose ``dedupe_key`` exists already; return how many were new.
 
@@ -450,12 +454,14 @@ def insert_planned_in(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> in
     if not rows:
         return 0
     complete = [{**_ROW_DEFAULTS, "created_at": row["scheduled_at"], "payload": {}, **row} for row in rows]
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = (
-        dialect.insert(NOTIFICATION)
-        .on_conflict_do_nothing(index_elements=[NOTIFICATION.c.dedupe_key])
-        .returning(NOTIFICATION.c.id)
-    )
+    stmt = _INSERT_PLANNED.get(conn.dialect.name)
+    if stmt is None:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        stmt = _INSERT_PLANNED[conn.dialect.name] = (
+            dialect.insert(NOTIFICATION)
+            .on_conflict_do_nothing(index_elements=[NOTIFICATION.c.dedupe_key])
+            .returning(NOTIFICATION.c.id)
+        )
     inserted = 0
     for batch in _chunks(complete):
         inserted += len(conn.execute(stmt, batch).all())
@@ -506,19 +512,33 @@ def cancel_for_assignments(
     conn = session.connection()
     total = 0
     for ids in _chunks(sorted(set(assignment_ids))):
-        total += _cancel(conn, NOTIFICATION.c.assignment_id.in_(ids), as_utc(now), reason)
+        total += _cancel(conn, _CANCEL_FOR_ASSIGNMENTS, as_utc(now), reason, {"ids": ids})
     return total
 
 
-def _cancel(conn: Connection, which: sa.ColumnElement[bool], now: datetime, reason: str) -> int:
+def _cancel_statement(which: sa.ColumnElement[bool]) -> sa.Update:
     n = NOTIFICATION
-    stmt = (
+    return (
         sa.update(n)
         .where(n.c.state == "planned", n.c.kind.in_(REMINDER_KINDS), which)
         .values(state="cancelled", lease_owner="", lease_until=None)
         .returning(n.c.id, n.c.assignment_id, n.c.step, n.c.due_date, n.c.contact_id)
     )
-    cancelled = conn.execute(stmt).all()
+
+
+#: Built once: a batch of replies runs it with the assignments it resolved.
+_CANCEL_FOR_ASSIGNMENTS = _cancel_statement(NOTIFICATION.c.assignment_id.in_(sa.bindparam("ids", expanding=True)))
+
+
+def _cancel(
+    conn: Connection,
+    which: sa.ColumnElement[bool] | sa.Update,
+    now: datetime,
+    reason: str,
+    params: Mapping[str, Any] | None = None,
+) -> int:
+    stmt = which if isinstance(which, sa.Update) else _cancel_statement(which)
+    cancelled = conn.execute(stmt, params).all()
     if cancelled:
         conn.execute(
             sa.insert(EVENT),

@@ -257,6 +257,8 @@ class Notification(SQLModel, table=True):
         sa.Index("ix_notification_contact_sent", "contact_id", "sent_at"),
         sa.Index("ix_notification_contact_scheduled", "contact_id", "scheduled_at"),
         sa.Index("ix_notification_recipient_created", "recipient_lower", "created_at"),
+        #: The planned steps of a few assignments (a reply resolved them), however many other rows are planned.
+        sa.Index("ix_notification_state_assignment", "state", "assignment_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -291,7 +293,7 @@ class Notification(SQLModel, table=True):
 
 
 class InboundMessage(SQLModel, table=True):
-    """A received email, kept raw for audit, with what we made of it."""
+    """A received email: what we made of it (its bytes, kept for audit, are its :class:`InboundRaw`)."""
 
     __tablename__ = "inbound_message"
     __table_args__ = (
@@ -304,7 +306,6 @@ class InboundMessage(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     message_id: str | None = Field(default=None, index=True, max_length=998)
     content_hash: str = Field(unique=True, max_length=64)
-    raw: bytes = Field(sa_column=Column(sa.LargeBinary, nullable=False))
     source: str = Field(default="", max_length=512)
     received_at: datetime | None = _ts()
     sender: str = Field(default="", max_length=320, index=True)
@@ -331,6 +332,19 @@ class InboundMessage(SQLModel, table=True):
     interpreted_at: datetime | None = _ts(index=True)
     #: Why the receiving server's Authentication-Results made the sender untrusted ("" when it did not).
     auth_failure: str = Field(default="", max_length=200)
+
+
+class InboundRaw(SQLModel, table=True):
+    """An inbound message's bytes exactly as received, stored with its row and never changed.
+
+    A table of their own: interpreting a message fills in its row, and a
+    database rewrites a row whose size changes, raw bytes and all.
+    """
+
+    __tablename__ = "inbound_raw"
+
+    inbound_id: int = Field(foreign_key="inbound_message.id", primary_key=True)
+    raw: bytes = Field(sa_column=Column(sa.LargeBinary, nullable=False))
 
 
 class InboundMatch(SQLModel, table=True):

@@ -63,6 +63,9 @@ def test_ingest_files_list_and_triage(tmp_path: Path) -> None:
     stranger_id = str(triage[0]["id"])
     shown = run(tmp_path, "replies", "show", stranger_id)
     assert shown.returncode == 0 and '"verified": false' in shown.stdout
+    as_received = run(tmp_path, "replies", "show", stranger_id, "--raw")
+    assert as_received.returncode == 0 and "Adjunto el documento." in as_received.stdout
+    assert "From: Someone <someone@elsewhere.example>" in as_received.stdout
     assert run(tmp_path, "replies", "dismiss", stranger_id, "--note", "not ours").returncode == 0
     assert json.loads(run(tmp_path, "replies", "--unmatched", "--format", "json").stdout) == []
     assert_one_line_error(run(tmp_path, "replies", "dismiss", stranger_id), "already dismissed")

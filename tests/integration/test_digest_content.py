@@ -27,9 +27,9 @@ def test_digest_names_who_is_away_collapses_failures_and_opens_with_owners(engin
         make_commitment(s, "matrix", title_en="Integration matrix", title_es="Matriz sobre integración")
         late = make_assignment(s, "matrix", "HN", date(2026, 8, 10))
         make_assignment(s, "matrix", "NI", date(2026, 8, 30))
-        s.add(InboundMessage(content_hash="ooo", raw=b"x", sender="ana@hn.example.org", received_at=NOW,
+        s.add(InboundMessage(content_hash="ooo", sender="ana@hn.example.org", received_at=NOW,
                              classification="autoreply", return_date=date(2026, 9, 7)))  # fmt: skip
-        s.add(InboundMessage(content_hash="ext", raw=b"x", sender="ana@hn.example.org", sender_name="",
+        s.add(InboundMessage(content_hash="ext", sender="ana@hn.example.org", sender_name="",
                              received_at=NOW, subject="prórroga", intent="extension",
                              proposed_date=date(2026, 9, 30), triage="open"))  # fmt: skip
         for n in range(7):

@@ -87,7 +87,7 @@ def _fill(engine: Engine) -> None:
             for n in range(120)
         ])  # fmt: skip
         conn.execute(t["inbound_message"].insert(), [
-            {"content_hash": f"h{n}", "raw": b"x", "source": "", "sender": f"someone{n}@elsewhere.example.org",
+            {"content_hash": f"h{n}", "source": "", "sender": f"someone{n}@elsewhere.example.org",
              "sender_name": "", "subject": f"Question {n} about the matrix {LONG}", "classification": "human",
              "intent": "question", "new_text": "", "attachments": [], "bounced_recipient": "", "match_method": "",
              "verified": False, "quarantined": False, "error": "", "triage": "open", "auth_failure": "",

@@ -14,7 +14,7 @@ from followup.inbound.ingest import ingest
 from followup.outbound.signing import signing_key
 from followup.schedule.loading import load_paths
 from followup.store.db import make_engine, migrate
-from followup.store.models import Assignment, InboundMessage
+from followup.store.models import Assignment, InboundMessage, InboundRaw
 from tests.factories import settings_for
 
 NOW = datetime(2026, 9, 4, 15, 0, tzinfo=UTC)
@@ -54,6 +54,7 @@ def test_a_28_mb_reply_is_stored_whole_and_read_in_bounded_memory(tmp_path: Path
     assert result.intent == "confirmation" and result.changed == [matrix.id]
     with Session(engine) as s:
         stored = s.get(InboundMessage, result.inbound_id)
-        assert stored is not None
-        assert stored.raw == raw  # kept whole for audit
+        kept = s.get(InboundRaw, result.inbound_id)
+        assert stored is not None and kept is not None
+        assert kept.raw == raw  # kept whole for audit
         assert stored.attachments[0]["filename"] == "matriz.xlsx"

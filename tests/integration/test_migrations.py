@@ -68,6 +68,34 @@ def test_durable_ingest_revision_marks_never_interpreted_rows_for_interpretation
     engine.dispose()
 
 
+def test_raw_bytes_move_to_their_own_table_and_back(engine: Engine) -> None:
+    """0012 moves every stored message's bytes to inbound_raw, untouched; its downgrade puts them back."""
+    command.downgrade(alembic_config(engine), "0011")
+    raw = b"From: a@x.org\r\n\r\n\x00\xff bytes as received"
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO inbound_message (content_hash, raw, source, sender, sender_name, subject, classification,"
+                " intent, new_text, attachments, bounced_recipient, match_method, verified, quarantined, error, triage,"
+                " auth_failure) VALUES ('h', :raw, '', '', '', '', 'human', 'unknown', '', '[]', '', '', false, false,"
+                " '', 'none', '')"
+            ),
+            {"raw": raw},
+        )
+    command.upgrade(alembic_config(engine), "0012")
+    with engine.connect() as conn:
+        moved = conn.execute(
+            sa.text("SELECT r.raw FROM inbound_raw r JOIN inbound_message m ON m.id = r.inbound_id")
+        ).all()
+    assert [bytes(r.raw) for r in moved] == [raw]
+    command.downgrade(alembic_config(engine), "0011")
+    with engine.connect() as conn:
+        back = conn.execute(sa.text("SELECT raw FROM inbound_message")).scalars().all()
+    assert [bytes(b) for b in back] == [raw]
+    command.upgrade(alembic_config(engine), "head")
+    engine.dispose()
+
+
 def test_head_from_files_is_alembics_head(tmp_path: Path) -> None:
     """The quick head every command checks against is the one Alembic upgrades to; a fork defers to Alembic."""
     assert head_from_files() == head_revision()

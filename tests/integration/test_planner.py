@@ -335,7 +335,7 @@ def _away(engine: Engine, sender: str, back: date, at: datetime) -> None:
 
     with session_scope(engine) as s:
         s.add(
-            InboundMessage(content_hash=f"ooo-{sender}-{back}", raw=b"x", sender=sender, received_at=at,
+            InboundMessage(content_hash=f"ooo-{sender}-{back}", sender=sender, received_at=at,
                            classification="autoreply", return_date=back)
         )  # fmt: skip
 

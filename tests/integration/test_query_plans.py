@@ -261,7 +261,6 @@ def build_world(engine: Engine, *, meeting: bool = False, crowd: int = 0) -> Wor
                 {
                     "message_id": f"<old.{n}@example.org>",
                     "content_hash": f"{n:064x}",
-                    "raw": b"x",
                     "source": "t",
                     "received_at": NOW - timedelta(days=n),
                     "sender": "fp@mx.example",

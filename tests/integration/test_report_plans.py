@@ -50,7 +50,7 @@ def _fill(engine: Engine) -> None:
                                    recipient="ana@hn.example.org", scheduled_at=NOW - timedelta(days=k),
                                    state="bounced" if k % 2 else "sent", last_error="550"))  # fmt: skip
                 s.add(Event(at=NOW - timedelta(days=k), actor="cli", action="submitted", assignment_id=a.id))
-        s.add(InboundMessage(content_hash="x", raw=b"x", sender="ana@hn.example.org", triage="open",
+        s.add(InboundMessage(content_hash="x", sender="ana@hn.example.org", triage="open",
                              received_at=NOW))  # fmt: skip
 
 

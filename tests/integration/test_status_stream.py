@@ -50,7 +50,7 @@ def _fill(engine: Engine) -> None:
         s.flush()
         ids = [a for a in s.exec(select(Assignment.id).order_by(col(Assignment.id))).all() if a is not None]
         for m in range(3):
-            message = InboundMessage(content_hash=f"h{m}", raw=b"x", sender="a@hn.example.org")
+            message = InboundMessage(content_hash=f"h{m}", sender="a@hn.example.org")
             s.add(message)
             s.flush()
             for aid in ids[m :: 2 + m]:

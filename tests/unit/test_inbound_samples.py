@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import mailbox
 import os
 from dataclasses import dataclass
@@ -520,3 +521,12 @@ def test_content_hash_ignores_line_endings() -> None:
     raw = sample("en_question.eml")
     assert content_hash(raw) == content_hash(raw.replace(b"\n", b"\r\n"))
     assert content_hash(raw) != content_hash(raw + b"x")
+
+
+def test_content_hash_of_a_large_message_is_read_in_pieces_to_the_same_digest() -> None:
+    """Over a megabyte the hash is taken piece by piece; a CRLF cut between two pieces still counts once."""
+    piece = 1 << 20
+    for tail in (b"", b"\r", b"\r\n", b"\n\r"):
+        raw = b"x" * (piece - 1) + b"\r\n" + b"line\r\n" * 1000 + tail
+        assert content_hash(raw) == hashlib.sha256(raw.replace(b"\r\n", b"\n")).hexdigest()
+        assert content_hash(raw) == content_hash(raw.replace(b"\r\n", b"\n"))
