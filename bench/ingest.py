@@ -33,7 +33,7 @@ from followup.inbound.imap_source import DEFAULT_BATCH, FetchedMessage
 from followup.inbound.inbox import ingest_files, store_batch
 from followup.inbound.ingest import BATCH, interpret_pending
 from followup.outbound.tokens import make_token, reply_address
-from followup.store.db import head_revision, make_engine
+from followup.store.db import flush_to_disk, head_revision, make_engine
 
 TARGET_RATIO = 0.30
 DOMAIN = "rcm.example.org"
@@ -221,14 +221,20 @@ def imap_sized(db: Path, box_path: Path, workdir: Path) -> float:
     interpret_pending(engine, settings, now=NOW, secret=secret)
     batch: list[FetchedMessage] = []
     stored = 0
+
+    def store() -> int:
+        fresh = sum(not r.duplicate for r in store_batch(engine, settings, key, batch, NOW, secret))
+        flush_to_disk(engine)  # as the poll does before moving the batch out of the inbox
+        return fresh
+
     keys = list(box.iterkeys())
     for uid, message_key in enumerate(keys, start=1):
         batch.append(FetchedMessage(uid=uid, uidvalidity=1, raw=box.get_bytes(message_key)))
         if len(batch) == DEFAULT_BATCH:
-            stored += sum(not r.duplicate for r in store_batch(engine, settings, key, batch, NOW, secret))
+            stored += store()
             batch = []
     if batch:
-        stored += sum(not r.duplicate for r in store_batch(engine, settings, key, batch, NOW, secret))
+        stored += store()
     elapsed = time.perf_counter() - started
     box.close()
     engine.dispose()
