@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+import unicodedata
 from datetime import date
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from followup.inbound import dates, naming
 from followup.inbound.classify import UNPARSEABLE, Understanding, understand
 from followup.inbound.dates import find_dates, find_period, find_relative
 from followup.inbound.html_text import html_to_text
@@ -254,3 +256,27 @@ def test_a_folded_subject_keeps_the_space_after_an_encoded_word(folded: str, exp
 
     raw = f"From: a@b.example\r\nSubject: {folded}\r\nMessage-ID: <x@b.example>\r\n\r\nhola\r\n".encode()
     assert parse_message(raw).subject == expected
+
+
+def _fold_dates_by_definition(text: str) -> str:
+    out = []
+    for ch in text:
+        if ord(ch) < 128:
+            out.append(ch.lower())
+            continue
+        base = unicodedata.normalize("NFKD", ch)[:1] or ch
+        out.append(base.lower()[:1] or base)
+    return "".join(out)
+
+
+def _fold_naming_by_definition(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)) | st.sampled_from("éÉñÑüçİıﬁßẞǅΣσς\u0301\u0327")))
+def test_folding_through_a_table_is_folding_by_definition(text: str) -> None:
+    """Both folds read characters through a cached table; the result is their definition's."""
+    assert dates.fold(text) == _fold_dates_by_definition(text)
+    assert len(dates.fold(text)) == len(text)
+    assert naming.fold(text) == _fold_naming_by_definition(text)
