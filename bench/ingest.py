@@ -191,7 +191,7 @@ def ours(db: Path, box_path: Path, workdir: Path, *, archive: bool = True) -> fl
     """Seconds to ingest the mbox; ``archive=False`` skips archiving the attachments, to show what it costs."""
     copy = copy_db(db, workdir / "ingest.db")
     settings = bench_settings(workdir, copy, 25)
-    engine = make_engine(settings.database_url)
+    engine = _opened(settings.database_url)
     secret = settings.signing_secret.get_secret_value().encode()
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
@@ -205,6 +205,19 @@ def ours(db: Path, box_path: Path, workdir: Path, *, archive: bool = True) -> fl
     return elapsed
 
 
+def _opened(url: str) -> sa.Engine:
+    """An engine whose first connection is made before the clock starts, as a running daemon's is.
+
+    The cached databases are single files in rollback mode; the first
+    connection turns a fresh copy to WAL, which flushes the whole copy to disk
+    (1.2 s for the 6.7 GB one with history): the cost of the copy, not of ingesting.
+    """
+    engine = make_engine(url)
+    with engine.connect():
+        pass
+    return engine
+
+
 def _no_archive(*args: object, **kwargs: object) -> int:
     return 0
 
@@ -213,7 +226,7 @@ def imap_sized(db: Path, box_path: Path, workdir: Path) -> float:
     """The IMAP poll's path without the network: batches of one FETCH each, stored as the poll stores them."""
     copy = copy_db(db, workdir / "ingest-imap.db")
     settings = bench_settings(workdir, copy, 25)
-    engine = make_engine(settings.database_url)
+    engine = _opened(settings.database_url)
     secret = settings.signing_secret.get_secret_value().encode()
     box = mailbox.mbox(box_path, create=False)
     key = "imap://bench@localhost:143/INBOX"

@@ -34,7 +34,7 @@ from email.message import Message
 from typing import Any
 
 from followup.inbound.dates import find_dates, fold
-from followup.inbound.parse import ParsedMessage
+from followup.inbound.parse import ParsedMessage, may_say
 
 _HEADER_MARKERS = (
     "x-autoreply",
@@ -153,7 +153,7 @@ def _signals(msg: ParsedMessage) -> list[str]:
     parts = {a.content_type.lower() for a in msg.attachments}
     for machine_part in sorted(parts & _MACHINE_PARTS):
         signals.append(f"part:{machine_part}")
-    if any(msg.has_header(h) for h in _COMPLAINT_HEADERS) or _COMPLAINT_RE.search(msg.subject + "\n" + msg.text[:5000]):
+    if any(msg.has_header(h) for h in _COMPLAINT_HEADERS) or _says_complaint(msg.subject + "\n" + msg.text[:5000]):
         signals.append("complaint")
     subject = _REPLY_PREFIX_RE.sub("", msg.subject)
     match = _SUBJECT_RE.search(subject)
@@ -189,6 +189,15 @@ _COMPLAINT_RE = re.compile(
     r"|reportado como (?:spam|correo no deseado))",
     re.IGNORECASE,
 )
+#: Each branch of :data:`_COMPLAINT_RE` holds one of these.
+_COMPLAINT_WORDS = (
+    "abuse report", "feedback", "complaint", "as spam", "as junk", "junk mail report", "denuncia de ", "queja por ",
+    "reportado como ",
+)  # fmt: skip
+
+
+def _says_complaint(text: str) -> bool:
+    return may_say(text, _COMPLAINT_WORDS) and _COMPLAINT_RE.search(text) is not None
 
 
 def _nested_machine_parts(tree: Message, limit: int = 200) -> set[str]:

@@ -31,7 +31,7 @@ from email.message import Message
 from email.parser import HeaderParser
 from email.policy import compat32
 
-from followup.inbound.parse import ParsedMessage, decode_bytes
+from followup.inbound.parse import ParsedMessage, decode_bytes, may_say
 
 _STATUS_RE = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _SMTP_CODE_RE = re.compile(r"(?<![\d.])([45])\d\d(?:[ -]|$)")
@@ -79,6 +79,18 @@ _BOUNCE_SUBJECT_RE = re.compile(
     r"|传输失败|无法投递|退信|发送失败",
     re.IGNORECASE,
 )
+#: Each branch of :data:`_BOUNCE_SUBJECT_RE` holds one of these.
+_BOUNCE_SUBJECT_WORDS = (
+    "deliver", "returned mail", "to sender", "failure", "mail system error", "rejected", "bounce", "permanent",
+    "could not send", "delayed mail", "retried", "entrega", "devuelto", "non remis", "zustellbar", "recapitabile",
+    "bezorgd", "onbestelbaar", "failed mail", "mail failed", "传输失败", "无法投递", "退信", "发送失败",
+)  # fmt: skip
+
+
+def _says_bounce(subject: str) -> bool:
+    return may_say(subject, _BOUNCE_SUBJECT_WORDS) and _BOUNCE_SUBJECT_RE.search(subject) is not None
+
+
 _NOT_BOUNCE_SUBJECT_RE = re.compile(r"\(success\)|\brelayed\b|^delivered:|read:|le[ií]do:|gelesen:", re.IGNORECASE)
 # Wording that confirms a body reports a failed delivery.
 _FAILURE_TEXT_RE = re.compile(
@@ -346,7 +358,7 @@ def _text_bounce(msg: ParsedMessage, original_id: str | None, *, is_report: bool
     subject = msg.subject
     # A delivery report without usable recipient fields still is one; so is mail "From: <>".
     from_daemon = is_report or _is_daemon(msg.sender, msg.sender_name) or (msg.has_header("From") and not msg.sender)
-    subject_says = bool(_BOUNCE_SUBJECT_RE.search(subject)) and not _NOT_BOUNCE_SUBJECT_RE.search(subject)
+    subject_says = _says_bounce(subject) and not _NOT_BOUNCE_SUBJECT_RE.search(subject)
     if not (from_daemon or subject_says):
         return None  # the common case, a person's mail: decided without reading the body
     text = msg.text

@@ -143,18 +143,28 @@ class FoundDate:
     end: int
 
 
+class _FoldTable(dict[int, str]):
+    """``str.translate`` table of :func:`fold`, filled in as characters are first met."""
+
+    def __missing__(self, code: int) -> str:
+        ch = chr(code)
+        if code < 128:
+            folded = ch.lower()
+        else:
+            base = unicodedata.normalize("NFKD", ch)[:1] or ch
+            folded = base.lower()[:1] or base
+        self[code] = folded
+        return folded
+
+
+_FOLD = _FoldTable()
+
+
 def fold(text: str) -> str:
     """Lower-case and strip accents, keeping one output character per input character."""
     if text.isascii():
         return text.lower()
-    out = []
-    for ch in text:
-        if ord(ch) < 128:
-            out.append(ch.lower())
-            continue
-        base = unicodedata.normalize("NFKD", ch)[:1] or ch
-        out.append(base.lower()[:1] or base)
-    return "".join(out)
+    return text.translate(_FOLD)
 
 
 def find_dates(text: str, reference: date, *, folded: str | None = None) -> list[FoundDate]:

@@ -603,6 +603,22 @@ _ACTIVE_CONTACTS = (
 )
 
 
+#: The rows of the email a bounce returns. lower(recipient), not the indexed recipient_lower: SQLite
+#: would pick that index and read every email ever sent to the address; the email's own rows are a
+#: few, found by Message-ID.
+_BOUNCED_ROWS = (
+    sa.update(NOTIFICATION)
+    .where(NOTIFICATION.c.message_id == sa.bindparam("b_message_id"), _among(func.lower(NOTIFICATION.c.recipient)))
+    .values(state="bounced", last_error=sa.bindparam("error"))
+)
+_FAILING_CONTACTS = (
+    sa.update(CONTACT)
+    .where(_among(CONTACT.c.email_lower))
+    .values(address_state="failing", address_note=sa.bindparam("note"))
+    .returning(CONTACT.c.key)
+)
+
+
 def _assignment_update(columns: tuple[str, ...]) -> Any:
     """``UPDATE assignment SET <columns> WHERE id = :b_id``, built once per set of columns."""
     stmt = _ASSIGNMENT_UPDATES.get(columns)
@@ -843,21 +859,10 @@ def _handle_bounce(
     if message_id is None:
         return "open"
     if bounce.permanent and addresses:
-        conn.execute(
-            sa.update(NOTIFICATION)
-            # lower(recipient), not the indexed recipient_lower: SQLite would pick that index and read
-            # every email ever sent to the address; the email's own rows are a few, found by Message-ID.
-            .where(NOTIFICATION.c.message_id == message_id, func.lower(NOTIFICATION.c.recipient).in_(addresses))
-            .values(state="bounced", last_error=f"bounced: {detail}"[:2000])
-        )
-        failing: list[str] = list(
-            conn.execute(
-                sa.update(CONTACT)
-                .where(CONTACT.c.email_lower.in_(addresses))
-                .values(address_state="failing", address_note=f"bounced {now.date().isoformat()}: {detail}"[:2000])
-                .returning(CONTACT.c.key)
-            ).scalars()
-        )
+        error = f"bounced: {detail}"[:2000]
+        conn.execute(_BOUNCED_ROWS, {"b_message_id": message_id, "values": addresses, "error": error})
+        note = f"bounced {now.date().isoformat()}: {detail}"[:2000]
+        failing: list[str] = list(conn.execute(_FAILING_CONTACTS, {"values": addresses, "note": note}).scalars())
         for key in failing:
             effects.event(now, "bounce", "contact_failing", entity="contact", entity_id=key, inbound_id=inbound_id)
     for aid in match.assignment_ids:

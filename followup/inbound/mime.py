@@ -20,6 +20,7 @@ what ``BytesParser(policy=compat32).parsebytes`` returns.
 
 from __future__ import annotations
 
+import io
 import itertools
 import re
 from email.message import Message
@@ -32,6 +33,8 @@ _HEADER_PARSER = HeaderParser(policy=compat32)
 _BLANK_LINE = re.compile(r"(?:\r\n|\n|\r(?!\n))(\r\n|\n|\r)")
 #: What may follow ``--boundary`` on a delimiter line (the stdlib's boundary pattern, after the boundary).
 _DELIMITER_TAIL = re.compile(r"(--)?[ \t]*(\r\n|\n|\r|\Z)")
+#: A header line with its name, as the stdlib's header pattern allows one (no envelope "From " line).
+_HEADER_LINE = re.compile(r"[\041-\071\073-\176]+:")
 _PLAIN_ENCODINGS = ("7bit", "8bit", "binary")
 #: Deeper nesting is left to the stdlib (its own limits apply there).
 _MAX_DEPTH = 30
@@ -51,7 +54,26 @@ def parse_bytes(data: bytes) -> Message:
 
 
 def _headers(text: str) -> Message:
-    return _HEADER_PARSER.parsestr(text)
+    """The part's header block (up to its blank line) as the stdlib reads it.
+
+    The usual block, every line a ``Name: value`` or a continuation of one,
+    is read here with the stdlib's own header rule; any other line (an
+    envelope line, a header without a name...) lets the stdlib read it all.
+    """
+    lines = io.StringIO(text, newline="").readlines()[:-1]  # the blank line ends the block
+    fields: list[list[str]] = []
+    for line in lines:
+        if line[0] in " \t" and fields:
+            fields[-1].append(line)
+        elif _HEADER_LINE.match(line):
+            fields.append([line])
+        else:
+            return _HEADER_PARSER.parsestr(text)
+    msg = Message(policy=compat32)
+    for source in fields:
+        msg.set_raw(*compat32.header_source_parse(source))
+    msg.set_payload("")
+    return msg
 
 
 def _part(text: str, start: int, end: int, depth: int) -> Message:

@@ -11,6 +11,7 @@ and "integracion" all count, in either language.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -33,15 +34,37 @@ _ALL = re.compile(
 )
 
 
+class _FoldTable(dict[int, str]):
+    """``str.translate`` table of :func:`fold` (one character's decomposition less its accents), filled as met."""
+
+    def __missing__(self, code: int) -> str:
+        decomposed = unicodedata.normalize("NFKD", chr(code))
+        folded = self[code] = "".join(c for c in decomposed if not unicodedata.combining(c))
+        return folded
+
+
+_FOLD = _FoldTable()
+_WORD = re.compile(r"[a-z0-9]+")
+
+
 def fold(text: str) -> str:
-    """Lowercase without accents, so both languages' spellings compare equal."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    """Lowercase without accents, so both languages' spellings compare equal.
+
+    Character by character (decomposition only reorders the accents it drops), through a table.
+    """
+    lowered = text.lower()
+    return lowered if lowered.isascii() else lowered.translate(_FOLD)
 
 
 def _stems(text: str) -> list[str]:
-    words = re.findall(r"[a-z0-9]+", fold(text))
+    words = _WORD.findall(fold(text))
     return [w[:_PREFIX] for w in words if len(w) >= 3 and w not in _STOPWORDS]
+
+
+@functools.lru_cache(maxsize=4096)
+def _title_keys(title: str) -> tuple[str, ...]:
+    """A title's key words, each once (titles repeat from reply to reply)."""
+    return tuple(dict.fromkeys(_stems(title)))
 
 
 def says_all(text: str) -> bool:
@@ -66,7 +89,7 @@ def named_by_words(
     named: list[int] = []
     for item, variants in titles.items():
         for title in variants:
-            keys = list(dict.fromkeys(_stems(title)))
+            keys = _title_keys(title)
             if not keys:
                 continue
             hits = sum(1 for k in keys if k in seen)

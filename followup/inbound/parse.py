@@ -567,6 +567,23 @@ def clean_text(text: str) -> str:
     return text
 
 
+#: The characters other than ASCII letters that a case-insensitive pattern matches to an ASCII letter.
+_CASE_TWINS = re.compile("[\u0130\u0131\u017f\u212a]")
+
+
+def may_say(text: str, words: tuple[str, ...]) -> bool:
+    """Whether ``text`` holds one of ``words`` (lower-case ASCII or not cased at all), ignoring case.
+
+    A necessary condition for a case-insensitive pattern each of whose
+    branches contains one of ``words``, tested in C before the pattern's
+    long alternation is tried at every position (a text with a character
+    the pattern would take for an ASCII letter, as the Kelvin sign for
+    ``k``, always goes on to the pattern).
+    """
+    low = text.lower()
+    return any(w in low for w in words) or (not text.isascii() and _CASE_TWINS.search(text) is not None)
+
+
 def _normalise_newlines(text: str) -> str:
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")

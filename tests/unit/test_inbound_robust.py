@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import unicodedata
 from datetime import date
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from followup.inbound import autoreply, bounce, dates, naming
 from followup.inbound.classify import UNPARSEABLE, Understanding, understand
 from followup.inbound.dates import find_dates, find_period, find_relative
 from followup.inbound.html_text import html_to_text
 from followup.inbound.intent import classify_intent
-from followup.inbound.parse import ParsedMessage
+from followup.inbound.parse import ParsedMessage, may_say
 from followup.inbound.quotes import visible_text
 from tests.conftest import FIXTURES
 
@@ -254,3 +257,62 @@ def test_a_folded_subject_keeps_the_space_after_an_encoded_word(folded: str, exp
 
     raw = f"From: a@b.example\r\nSubject: {folded}\r\nMessage-ID: <x@b.example>\r\n\r\nhola\r\n".encode()
     assert parse_message(raw).subject == expected
+
+
+def _fold_dates_by_definition(text: str) -> str:
+    out = []
+    for ch in text:
+        if ord(ch) < 128:
+            out.append(ch.lower())
+            continue
+        base = unicodedata.normalize("NFKD", ch)[:1] or ch
+        out.append(base.lower()[:1] or base)
+    return "".join(out)
+
+
+def _fold_naming_by_definition(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)) | st.sampled_from("éÉñÑüçİıﬁßẞǅΣσς\u0301\u0327")))
+def test_folding_through_a_table_is_folding_by_definition(text: str) -> None:
+    """Both folds read characters through a cached table; the result is their definition's."""
+    assert dates.fold(text) == _fold_dates_by_definition(text)
+    assert len(dates.fold(text)) == len(text)
+    assert naming.fold(text) == _fold_naming_by_definition(text)
+
+
+_PREFILTERED = [
+    (autoreply._COMPLAINT_RE, autoreply._COMPLAINT_WORDS),
+    (bounce._BOUNCE_SUBJECT_RE, bounce._BOUNCE_SUBJECT_WORDS),
+]
+
+
+@pytest.mark.parametrize(("pattern", "words"), _PREFILTERED)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_what_a_prefiltered_pattern_matches_passes_its_prefilter(
+    pattern: re.Pattern[str], words: tuple[str, ...], data: st.DataObject
+) -> None:
+    """The word lists hold a word of every branch: text the pattern finds is never turned away."""
+    text = data.draw(st.from_regex(pattern))
+    assert pattern.search(text)
+    assert may_say(text, words)
+
+
+_PIECES = st.sampled_from(
+    ["Delivery", "UNDELIVERABLE", "abuse report", "Feedback-Type: abuse", "as spam", "entrega", "\u212a", "\u017f",
+     "\u0130", "\u0131", "é", "ﬁ", " ", "\n", "mail", "fail", "退信", "Returned", "to sender", "bounce"]
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(("pattern", "words"), _PREFILTERED)
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_PIECES | st.text(max_size=5), max_size=12))
+def test_a_prefilter_turns_away_only_what_its_pattern_would(
+    pattern: re.Pattern[str], words: tuple[str, ...], pieces: list[str]
+) -> None:
+    text = "".join(pieces)
+    if not may_say(text, words):
+        assert pattern.search(text) is None

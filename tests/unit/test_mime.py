@@ -121,6 +121,10 @@ EDGE_CASES = {
     ),
     "folded and damaged headers": _multipart("--b\nContent-Type: text/plain;\n charset=utf-8\n: odd\n\nx\n--b--\n"),
     "header block cut by a stray line": _multipart("--b\nContent-Type: text/plain\nstray\n\nx\n--b--\n"),
+    "part opening with a continuation line": _multipart("--b\n folded\nContent-Type: text/plain\n\nx\n--b--\n"),
+    "part with an envelope line": _multipart("--b\nFrom someone Fri Sep  4\nX: y\n\nx\n--b--\n"),
+    "header without a name": _multipart("--b\n: no name\nX: y\n\nx\n--b--\n"),
+    "header names with odd characters": _multipart("--b\nX-A_b.c!~: 1\nX-\xe9: 2\n\nx\n--b--\n"),
     "RFC 2231 boundary": _multipart("--b c\n\nhello\n--b c--\n", ctype="multipart/mixed; boundary*=''b%20c"),
 }
 
