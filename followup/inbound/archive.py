@@ -344,19 +344,24 @@ class ParsedReply:
     contact_id: int | None
     #: (assignment id, commitment id, party code) of each item the reply is matched to.
     assignments: tuple[tuple[int, str, str], ...]
+    #: Stored by a run that stopped before interpreting it: a person may have filed it by hand since, so
+    #: its files may be archived already. A reply interpreted as it is stored has none yet.
+    again: bool = True
 
 
 def archive_parsed(conn: sa.Connection, settings: Settings, replies: Sequence[ParsedReply]) -> int:
     """Archive the attachments of replies ingest trusts, in the caller's transaction; return the rows added.
 
     Ingest already knows each reply's sender, items and MIME tree, so nothing
-    is read back or parsed again: one query (what is archived already, for a
-    reply interpreted again after an interruption) and one insert per batch.
+    is read back or parsed again: one query (what is archived already, only
+    when a reply stored by an interrupted run is among them) and one insert
+    per batch.
     """
     if not replies:
         return 0
     archive = archive_for(settings)
-    known = set(conn.execute(_ARCHIVED_FOR, {"ids": [r.inbound_id for r in replies]}).all())
+    again = [r.inbound_id for r in replies if r.again]
+    known = set(conn.execute(_ARCHIVED_FOR, {"ids": again}).all()) if again else set()
     rows: list[dict[str, Any]] = []
     for reply in replies:
         stored = [archive.put_bytes(data, name) for name, data in attachment_parts_of(reply.tree)]

@@ -745,6 +745,7 @@ def _archive(session: Session, settings: Settings, items: Sequence[_Item], looku
                 assignments=tuple(
                     (aid, lookups.commitments[aid], lookups.assignments[aid][0]) for aid in result.assignment_ids
                 ),
+                again=result.resumed,
             )
         )
     if not replies:
