@@ -13,7 +13,8 @@ from followup.cli.output import FORMATS, emit_rows
 from followup.errors import UsageError
 from followup.inbound.archive import archive_for, backfill, export_zip, list_files
 from followup.outbound.signing import signing_key
-from followup.store.models import WEB_ROLES, WebUser
+from followup.store.models import WebUser
+from followup.store.vocabulary import WEB_ROLES
 
 
 @click.command(name="web")

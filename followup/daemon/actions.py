@@ -17,7 +17,8 @@ from sqlmodel import Session
 from followup.errors import NotFoundError, StateError
 from followup.schedule.planner import cancel_for_assignment
 from followup.store.events import record_event
-from followup.store.models import OPEN_STATES, Assignment
+from followup.store.models import Assignment
+from followup.store.vocabulary import OPEN_STATES
 
 
 def _get(session: Session, assignment_id: int) -> Assignment:

@@ -28,16 +28,8 @@ from followup.inbound.ingest import AckRequest, plan_acknowledgement_requests
 from followup.outbound.links import LinkClaim, read_link_token
 from followup.settings import Settings
 from followup.store.events import record_event
-from followup.store.models import (
-    OPEN_STATES,
-    Assignment,
-    Commitment,
-    Contact,
-    InboundMatch,
-    InboundMessage,
-    InboundRaw,
-    Party,
-)
+from followup.store.models import Assignment, Commitment, Contact, InboundMatch, InboundMessage, InboundRaw, Party
+from followup.store.vocabulary import OPEN_STATES
 
 CHANNEL = "web"
 MAX_NOTE = 5000

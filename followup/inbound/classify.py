@@ -29,7 +29,7 @@ UNPARSEABLE = "unparseable"
 class Understanding:
     """Everything the matcher and the database need to know about one inbound message."""
 
-    #: One of ``human``, ``autoreply``, ``bounce``, ``unparseable`` (models.INBOUND_CLASSES).
+    #: One of ``human``, ``autoreply``, ``bounce``, ``unparseable`` (vocabulary.INBOUND_CLASSES).
     classification: str
     #: One of ``confirmation``, ``extension``, ``question``, ``unknown``; not ``unknown`` for humans only.
     intent: str

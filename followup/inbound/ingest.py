@@ -47,7 +47,8 @@ from followup.outbound.tokens import extract_tokens, parse_reference_tags, verif
 from followup.schedule.planner import cancel_for_assignments, insert_planned_in
 from followup.settings import Settings
 from followup.store.events import jsonable
-from followup.store.models import OPEN_STATES, Assignment, InboundMessage
+from followup.store.models import Assignment, InboundMessage
+from followup.store.vocabulary import OPEN_STATES
 
 log = logging.getLogger("followup.ingest")
 ACTOR_PREFIX = "reply:"

@@ -17,7 +17,8 @@ from followup.outbound.ics import calendar_feed, deadline_entry, meeting_entry
 from followup.outbound.render import pick
 from followup.outbound.tokens import reference_tag
 from followup.settings import Settings
-from followup.store.models import OPEN_STATES, Assignment, Commitment, Meeting, Party
+from followup.store.models import Assignment, Commitment, Meeting, Party
+from followup.store.vocabulary import OPEN_STATES
 
 
 def deadlines_feed(

@@ -32,7 +32,7 @@ from followup.schedule.policy import Policy, max_lead_days, max_reach_days, poli
 from followup.schedule.reminder_rules import REMINDER_KINDS, Decision, blocked_days, next_step
 from followup.schedule.sendwindow import MAX_SHIFT_DAYS, Recipient, SendWindow, local_day
 from followup.settings import Settings
-from followup.store.models import OPEN_STATES  # importing models registers the tables used below
+from followup.store.vocabulary import OPEN_STATES
 
 NOTIFICATION = SQLModel.metadata.tables["notification"]
 ASSIGNMENT = SQLModel.metadata.tables["assignment"]

@@ -27,7 +27,7 @@ from followup.settings import ScheduleSettings
 #: The bundled policies, next to the package in the source tree and the image.
 BUNDLED_POLICIES = config_dir() / "policies.toml"
 
-#: Notification kinds a policy step may have (a subset of models.NOTIFICATION_KINDS).
+#: Notification kinds a policy step may have (a subset of vocabulary.NOTIFICATION_KINDS).
 STEP_KINDS = ("reminder", "due_today", "overdue", "escalation")
 
 #: Offsets beyond a year are certainly typos ("-140d" meant "-14d").

@@ -30,7 +30,8 @@ from followup.schedule.sendwindow import (
     shift_for,
     window_start,
 )
-from followup.store.models import OPEN_STATES, Notification
+from followup.store.models import Notification
+from followup.store.vocabulary import OPEN_STATES
 
 #: Notification kinds produced by policies; only these are merged per contact and day.
 REMINDER_KINDS = STEP_KINDS

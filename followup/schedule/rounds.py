@@ -24,7 +24,8 @@ from followup.clock import as_utc, local_date
 from followup.schedule.planner import insert_planned, mail_instants, out_of_office
 from followup.schedule.sendwindow import Recipient, SendWindow, local_day, next_window_start
 from followup.settings import Settings
-from followup.store.models import OPEN_STATES, Assignment, Commitment, Contact, Meeting, Party
+from followup.store.models import Assignment, Commitment, Contact, Meeting, Party
+from followup.store.vocabulary import OPEN_STATES
 
 
 def digest_key(now: datetime, zone: str) -> str:

@@ -36,7 +36,7 @@ from followup.store.dataset import (
     SourceRef,
     Text,
 )
-from followup.store.models import CONTACT_ROLES, MEETING_KINDS
+from followup.store.vocabulary import CONTACT_ROLES, MEETING_KINDS
 
 #: ``undated`` holds proposals that wait for a due rule (``followup import-plan`` writes them):
 #: an entry given a ``due`` is read as a commitment, the others are only counted.

@@ -1,7 +1,7 @@
 """All tables in one module (no import cycles), as the SQLModel docs advise.
 
 Vocabulary is shared with the rest of the package through the ``*_STATES`` /
-``*_KINDS`` tuples of :mod:`followup.store.vocabulary`, re-exported here;
+``*_KINDS`` tuples of :mod:`followup.store.vocabulary` (import them from there);
 columns hold plain strings so that migrations stay simple on both SQLite and
 PostgreSQL.
 
@@ -19,55 +19,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlmodel import JSON, Column, Field, SQLModel
-
-from followup.store.vocabulary import (
-    ADDRESS_STATES as ADDRESS_STATES,
-)
-from followup.store.vocabulary import (
-    ARCHIVE_CHANNELS as ARCHIVE_CHANNELS,
-)
-from followup.store.vocabulary import (
-    ASSIGNMENT_STATES as ASSIGNMENT_STATES,
-)
-from followup.store.vocabulary import (
-    CONTACT_ROLES as CONTACT_ROLES,
-)
-from followup.store.vocabulary import (
-    DUE_KINDS as DUE_KINDS,
-)
-from followup.store.vocabulary import (
-    DUE_PRECISIONS as DUE_PRECISIONS,
-)
-from followup.store.vocabulary import (
-    INBOUND_CLASSES as INBOUND_CLASSES,
-)
-from followup.store.vocabulary import (
-    INBOUND_INTENTS as INBOUND_INTENTS,
-)
-from followup.store.vocabulary import (
-    MEETING_KINDS as MEETING_KINDS,
-)
-from followup.store.vocabulary import (
-    NOTIFICATION_KINDS as NOTIFICATION_KINDS,
-)
-from followup.store.vocabulary import (
-    NOTIFICATION_STATES as NOTIFICATION_STATES,
-)
-from followup.store.vocabulary import (
-    OPEN_STATES as OPEN_STATES,
-)
-from followup.store.vocabulary import (
-    PARTY_KINDS as PARTY_KINDS,
-)
-from followup.store.vocabulary import (
-    RESOLVED_STATES as RESOLVED_STATES,
-)
-from followup.store.vocabulary import (
-    TRIAGE_STATES as TRIAGE_STATES,
-)
-from followup.store.vocabulary import (
-    WEB_ROLES as WEB_ROLES,
-)
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):

@@ -22,15 +22,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, func, select
 
-from followup.store.models import (
-    OPEN_STATES,
-    Assignment,
-    Commitment,
-    InboundMatch,
-    InboundMessage,
-    Notification,
-    Party,
-)
+from followup.store.models import Assignment, Commitment, InboundMatch, InboundMessage, Notification, Party
+from followup.store.vocabulary import OPEN_STATES
 
 
 @dataclass(frozen=True)

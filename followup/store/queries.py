@@ -15,8 +15,9 @@ from sqlalchemy import and_, func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from followup.store.models import OPEN_STATES, Assignment, Commitment, InboundMatch, Party
+from followup.store.models import Assignment, Commitment, InboundMatch, Party
 from followup.store.status import SOON_DAYS, AssignmentView, Matrix, build_matrix, rule_text
+from followup.store.vocabulary import OPEN_STATES
 
 
 def cell_code_condition(code: str, today: date) -> Any:

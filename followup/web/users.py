@@ -15,7 +15,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
 from followup.errors import NotFoundError, StateError, UsageError
-from followup.store.models import WEB_ROLES, WebUser
+from followup.store.models import WebUser
+from followup.store.vocabulary import WEB_ROLES
 
 MIN_PASSWORD = 10
 _hasher = PasswordHasher()

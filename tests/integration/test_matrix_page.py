@@ -10,9 +10,10 @@ from sqlmodel import Session, select
 
 from followup.store.db import make_engine, migrate
 from followup.store.matrix import status_matrix
-from followup.store.models import ASSIGNMENT_STATES, Assignment
+from followup.store.models import Assignment
 from followup.store.queries import cell_code_condition, matrix_page
 from followup.store.status import AssignmentView, cell_for
+from followup.store.vocabulary import ASSIGNMENT_STATES
 from tests.factories import make_assignment, make_commitment, make_party
 
 TODAY = date(2026, 8, 3)

@@ -16,7 +16,7 @@ from followup.schedule.policy import (
     step_key,
 )
 from followup.settings import ScheduleSettings
-from followup.store.models import NOTIFICATION_KINDS
+from followup.store.vocabulary import NOTIFICATION_KINDS
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from followup.schedule.policy import Policy, load_policies
 from followup.schedule.reminder_rules import Decision, group_for_delivery, handled_floor, next_step
 from followup.schedule.sendwindow import Recipient, SendWindow, in_window, local_day
-from followup.store.models import RESOLVED_STATES, Notification
+from followup.store.models import Notification
+from followup.store.vocabulary import RESOLVED_STATES
 
 POLICIES = load_policies(None)
 DEFAULT = POLICIES["default"]

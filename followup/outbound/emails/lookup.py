@@ -9,7 +9,8 @@ from typing import TypeVar
 from sqlmodel import Session, col, func, select
 
 from followup.errors import PermanentDeliveryError
-from followup.store.models import OPEN_STATES, Assignment, Commitment, Contact, Event, Meeting, Notification, Party
+from followup.store.models import Assignment, Commitment, Contact, Event, Meeting, Notification, Party
+from followup.store.vocabulary import OPEN_STATES
 
 _K = TypeVar("_K", int, str)
 

@@ -16,7 +16,8 @@ from followup.outbound.links import item_link
 from followup.outbound.render import ItemView, ReminderContext, pick
 from followup.outbound.views import item_view, salutation, secretariat_view
 from followup.schedule.reminder_rules import REMINDER_KINDS, DeliveryGroup
-from followup.store.models import OPEN_STATES, Contact, Notification
+from followup.store.models import Contact, Notification
+from followup.store.vocabulary import OPEN_STATES
 
 
 def email_kind(kinds: Sequence[str]) -> str:
