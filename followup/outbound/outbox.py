@@ -189,7 +189,7 @@ def _owned(conn: Connection, worker_id: str, *, skip_locked: bool = False) -> sa
     pick = sa.select(n.c.id).where(mine).order_by(n.c.id)
     if skip_locked:
         # Not waiting at all: a row another transaction holds is being written by it.
-        return n.c.id.in_(pick.with_for_update(skip_locked=True).scalar_subquery())
+        return sa.and_(n.c.id.in_(pick.with_for_update(skip_locked=True).scalar_subquery()), mine)
     locked: list[int] = list(conn.execute(pick.with_for_update()).scalars())
     return sa.and_(n.c.id.in_(locked), mine)
 
@@ -288,7 +288,7 @@ def renew_all(engine: Engine, worker_id: str, at: datetime, lease_seconds: float
     with engine.begin() as conn:
         changed = conn.execute(
             sa.update(n)
-            .where(_owned(conn, worker_id, skip_locked=True), n.c.state == "sending", n.c.lease_owner == worker_id)
+            .where(_owned(conn, worker_id, skip_locked=True))
             .values(lease_until=at + timedelta(seconds=lease_seconds))
             .returning(n.c.id)
         ).all()
