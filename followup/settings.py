@@ -138,6 +138,8 @@ class ImapSettings(_Section):
     processed_folder: str = ""
     poll_seconds: int = Field(default=300, ge=10)
     timeout_seconds: float = Field(default=30.0, gt=0)
+    #: Bytes of mail one FETCH (and one storing transaction) carries at most; a larger message goes alone.
+    batch_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)
     #: The authserv-id your receiving server writes in Authentication-Results; empty trusts the topmost header.
     authserv_id: str = ""
 

@@ -23,6 +23,14 @@ The contract with the caller (the inbox poller):
 time: the caller stores the batch in one transaction with the cursor at
 its highest UID, and the batch is moved when the caller asks for the next.
 
+Batches are cut by size, not only by count (:func:`plan_batches`): the
+server is first asked each new message's ``RFC822.SIZE``, and one FETCH
+carries at most ``imap.batch_bytes`` of mail (a larger message goes alone)
+and at most ``batch_size`` messages. Memory stays bounded by bytes whatever
+the messages weigh, and a mailbox of ordinary replies is stored a couple of
+hundred per transaction, so the commit and the sync to disk that each batch
+costs are shared by many messages.
+
 UIDVALIDITY: UIDs only mean something within one UIDVALIDITY. When the
 server reports a different one than the cursor holds (the folder was
 recreated, the server migrated), the folder is read again from the start;
@@ -67,9 +75,13 @@ _UIDVALIDITY_RE = re.compile(rb"UIDVALIDITY (\d+)", re.IGNORECASE)
 _FETCH_START_RE = re.compile(rb"^\d+ FETCH \(")
 _UID_RE = re.compile(rb"\bUID (\d+)")
 _LITERAL_RE = re.compile(rb"\{(\d+)\}$")
+_SIZE_RE = re.compile(rb"\bRFC822\.SIZE (\d+)", re.IGNORECASE)
 _LOGIN_LINE_RE = re.compile(r"(?i)(\bLOGIN\s+(?:\"(?:[^\"\\\\]|\\\\.)*\"|\S+)\s).*?(\\r\\n|['\"]?$)")
 IMAP_LIBRARY_LOGGER = "aioimaplib.aioimaplib"
-DEFAULT_BATCH = 20
+#: Messages per FETCH (and per storing transaction) at most; ingest's own batch.
+DEFAULT_BATCH = 200
+#: UIDs whose sizes one ``UID FETCH ... (RFC822.SIZE)`` asks for.
+SIZES_PER_COMMAND = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +104,43 @@ def commit_uid(cursor: MailboxCursor | None, message: FetchedMessage) -> Mailbox
     if cursor is None or cursor.uidvalidity != message.uidvalidity:
         return MailboxCursor(message.uidvalidity, message.uid)
     return MailboxCursor(cursor.uidvalidity, max(cursor.last_uid, message.uid))
+
+
+def plan_batches(sizes: Sequence[tuple[int, int]], *, max_count: int, max_bytes: int) -> list[list[int]]:
+    """Group ``(uid, size)`` pairs, in order, into FETCHes of at most ``max_count`` messages and ``max_bytes``.
+
+    Order is kept (the cursor moves to a batch's highest UID, so a batch
+    never skips ahead of an earlier one); a message above ``max_bytes`` is
+    a batch of its own rather than never fetched.
+    """
+    batches: list[list[int]] = []
+    current: list[int] = []
+    weight = 0
+    for uid, size in sizes:
+        if current and (len(current) >= max_count or weight + size > max_bytes):
+            batches.append(current)
+            current, weight = [], 0
+        current.append(uid)
+        weight += size
+    if current:
+        batches.append(current)
+    return batches
+
+
+def uid_set(uids: Sequence[int]) -> str:
+    """An IMAP sequence set for sorted UIDs, runs written ``a:b`` so a long list stays a short command."""
+    parts: list[str] = []
+    start = previous = None
+    for uid in uids:
+        if previous is not None and uid == previous + 1:
+            previous = uid
+            continue
+        if start is not None:
+            parts.append(str(start) if start == previous else f"{start}:{previous}")
+        start = previous = uid
+    if start is not None:
+        parts.append(str(start) if start == previous else f"{start}:{previous}")
+    return ",".join(parts)
 
 
 def mailbox_key(settings: ImapSettings) -> str:
@@ -132,7 +181,8 @@ async def fetch_new_batches(
 ) -> AsyncGenerator[list[FetchedMessage], None]:
     """Like :func:`fetch_new`, a FETCH's worth of messages at a time (oldest first).
 
-    The caller stores a whole batch in one transaction, saving the cursor at
+    A batch holds at most ``batch_size`` messages and ``settings.batch_bytes``
+    bytes (:func:`plan_batches`). The caller stores a whole batch in one transaction, saving the cursor at
     its highest UID; only when it comes back for the next batch (or ends the
     loop normally) is the batch moved to ``processed_folder``, with one UID
     MOVE for the lot.
@@ -143,7 +193,7 @@ async def fetch_new_batches(
             async for batch in batches:
                 yield batch
                 # The caller asked for the next batch: this one is stored.
-                await box.mark_processed(",".join(str(m.uid) for m in batch))
+                await box.mark_processed(uid_set([m.uid for m in batch]))
 
 
 class RedactPassword(logging.Filter):
@@ -215,7 +265,7 @@ class ImapMailbox:
     async def new_batches(
         self, state: MailboxCursor | None, *, batch_size: int = DEFAULT_BATCH
     ) -> AsyncGenerator[list[FetchedMessage], None]:
-        """The messages above ``state``, one list per FETCH of ``batch_size`` UIDs."""
+        """The messages above ``state``, one list per FETCH, cut by :func:`plan_batches`."""
         last_uid = 0
         if state is not None and state.uidvalidity == self.uidvalidity:
             last_uid = state.last_uid
@@ -229,13 +279,15 @@ class ImapMailbox:
                 extra={"event": "imap_uidvalidity_changed"},
             )
         uids = await self._uids_after(last_uid)
-        for start in range(0, len(uids), max(1, batch_size)):
-            batch = uids[start : start + max(1, batch_size)]
-            fetched = [
-                FetchedMessage(uid=uid, uidvalidity=self.uidvalidity, raw=raw) for uid, raw in await self._fetch(batch)
-            ]
-            if fetched:
-                yield fetched
+        for start in range(0, len(uids), SIZES_PER_COMMAND):
+            sizes = await self._sizes(uids[start : start + SIZES_PER_COMMAND])
+            for batch in plan_batches(sizes, max_count=max(1, batch_size), max_bytes=self.settings.batch_bytes):
+                fetched = [
+                    FetchedMessage(uid=uid, uidvalidity=self.uidvalidity, raw=raw)
+                    for uid, raw in await self._fetch(batch)
+                ]
+                if fetched:
+                    yield fetched
 
     async def sweep_processed(self, state: MailboxCursor | None) -> None:
         """Move messages the cursor already covers but a crash left behind (stored, not yet moved)."""
@@ -375,9 +427,22 @@ class ImapMailbox:
                     uids.add(int(token))
         return sorted(uids)
 
+    async def _sizes(self, uids: Sequence[int]) -> list[tuple[int, int]]:
+        """``(uid, RFC822.SIZE)`` for each of ``uids`` still in the folder, in UID order."""
+        try:
+            response = await self._client.uid("fetch", uid_set(uids), "(UID RFC822.SIZE)")
+        except (OSError, aioimaplib.AioImapException) as exc:
+            raise InboundError(f"{self._where}: FETCH of sizes failed: {exc}") from exc
+        if response.result != "OK":
+            raise InboundError(f"{self._where}: FETCH of sizes refused: {_text(response.lines)}")
+        wanted = set(uids)
+        found = {uid: size for uid, size in parse_size_response(response.lines) if uid in wanted}
+        # Messages expunged meanwhile are simply absent.
+        return [(uid, found[uid]) for uid in uids if uid in found]
+
     async def _fetch(self, uids: Sequence[int]) -> list[tuple[int, bytes]]:
         try:
-            response = await self._client.uid("fetch", ",".join(str(u) for u in uids), "(UID BODY.PEEK[])")
+            response = await self._client.uid("fetch", uid_set(uids), "(UID BODY.PEEK[])")
         except (OSError, aioimaplib.AioImapException) as exc:
             raise InboundError(f"{self._where}: FETCH failed: {exc}") from exc
         if response.result != "OK":
@@ -448,6 +513,18 @@ def parse_fetch_response(lines: Sequence[Any]) -> list[tuple[int, bytes]]:
             uid = int(found.group(1))
         expect_literal = bool(_LITERAL_RE.search(item))
     flush()
+    return out
+
+
+def parse_size_response(lines: Sequence[Any]) -> list[tuple[int, int]]:
+    """``(uid, size)`` from ``UID FETCH ... (UID RFC822.SIZE)``: lines like ``b'3 FETCH (UID 7 RFC822.SIZE 1234)'``."""
+    out: list[tuple[int, int]] = []
+    for item in lines:
+        if not isinstance(item, bytes | bytearray) or not _FETCH_START_RE.match(item):
+            continue
+        uid, size = _UID_RE.search(item), _SIZE_RE.search(item)
+        if uid and size:
+            out.append((int(uid.group(1)), int(size.group(1))))
     return out
 
 

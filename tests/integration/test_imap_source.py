@@ -20,6 +20,7 @@ from followup.inbound.imap_source import (
     MailboxCursor,
     commit_uid,
     fetch_new,
+    fetch_new_batches,
     mailbox_key,
     parse_fetch_response,
     quote_mailbox,
@@ -238,6 +239,40 @@ async def test_move_falls_back_to_copy_and_expunge_without_move(
     assert server.uids("INBOX") == []
     assert server.message_ids("Procesados") == [f"<reply-{n}@gob.example>" for n in range(2)]
     assert any(re.search(r"expunged=[1-9]", line) for line in server.log)
+
+
+def padded(n: int, size: int) -> bytes:
+    """A reply of about ``size`` bytes (an attachment-sized body)."""
+    return reply(n) + b"x" * max(0, size - len(reply(n))) + b"\r\n"
+
+
+async def test_fetches_are_cut_by_bytes_and_a_large_message_comes_alone(dovecot: DovecotServer) -> None:
+    budget = 64 * 1024
+    settings = dovecot.settings(batch_bytes=budget, processed_folder="Processed")
+    sizes = [20_000, 20_000, 20_000, 20_000, 200_000, 1_000, 1_000]
+    uids = [dovecot.append(padded(n, size)) for n, size in enumerate(sizes)]
+    seen: list[list[int]] = []
+    async with aclosing(fetch_new_batches(settings, None)) as batches:
+        async for batch in batches:
+            # Nothing is moved before the caller comes back for the next batch.
+            assert set(dovecot.uids("INBOX")) >= {m.uid for m in batch}
+            weight = sum(len(m.raw) for m in batch)
+            assert len(batch) == 1 or weight <= budget
+            seen.append([m.uid for m in batch])
+    assert seen == [uids[0:3], [uids[3]], [uids[4]], uids[5:7]]
+    assert dovecot.uids("INBOX") == []
+    assert dovecot.uids("Processed") == uids
+
+
+async def test_a_folder_of_ordinary_replies_comes_in_one_fetch(dovecot: DovecotServer) -> None:
+    uids = [dovecot.append(reply(n)) for n in range(45)]
+    batches = [[m.uid for m in batch] async for batch in fetch_new_batches(dovecot.settings(), None)]
+    assert batches == [uids]
+    assert [[m.uid for m in batch] async for batch in fetch_new_batches(dovecot.settings(), None, batch_size=20)] == [
+        uids[0:20],
+        uids[20:40],
+        uids[40:45],
+    ]
 
 
 async def test_stopping_mid_poll_does_not_move_the_message_in_hand(dovecot: DovecotServer) -> None:
