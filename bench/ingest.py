@@ -33,11 +33,11 @@ from followup.inbound.imap_source import DEFAULT_BATCH, FetchedMessage, plan_bat
 from followup.inbound.inbox import ingest_files, store_batch
 from followup.inbound.ingest import BATCH, IngestResult, interpret_pending
 from followup.outbound.tokens import make_token, reply_address
-from followup.settings import ImapSettings
+from followup.settings import DEFAULT_BATCH_BYTES
 from followup.store.db import flush_to_disk, head_revision, make_engine
 
 TARGET_RATIO = 0.30
-BATCH_MIB = ImapSettings().batch_bytes / 2**20
+BATCH_MIB = DEFAULT_BATCH_BYTES / 2**20
 DOMAIN = "rcm.example.org"
 VERSION = 2
 
@@ -253,7 +253,7 @@ def imap_sized(db: Path, box_path: Path, workdir: Path) -> float:
     raws = {uid: box.get_bytes(message_key) for uid, message_key in enumerate(keys, start=1)}
     # The poll asks the server for RFC822.SIZE, which counts CRLF line ends.
     sizes = [(uid, len(raw) + raw.count(b"\n")) for uid, raw in raws.items()]
-    batches = plan_batches(sizes, max_count=DEFAULT_BATCH, max_bytes=settings.imap.batch_bytes)
+    batches = plan_batches(sizes, max_count=DEFAULT_BATCH, max_bytes=settings.replies.batch_bytes)
     for uids in batches:
         store([FetchedMessage(uid=uid, uidvalidity=1, raw=raws[uid]) for uid in uids])
     elapsed = time.perf_counter() - started

@@ -30,6 +30,8 @@ from followup.errors import ConfigError
 ENV_PREFIX = "FOLLOWUP_"
 DEFAULT_CONFIG_PATH = Path("config/followup.toml")
 LANGUAGES = ("en", "es")
+#: Bytes of mail one ingest batch holds at most (``replies.batch_bytes``).
+DEFAULT_BATCH_BYTES = 4 * 1024 * 1024
 
 
 class _Section(BaseModel):
@@ -138,8 +140,6 @@ class ImapSettings(_Section):
     processed_folder: str = ""
     poll_seconds: int = Field(default=300, ge=10)
     timeout_seconds: float = Field(default=30.0, gt=0)
-    #: Bytes of mail one FETCH (and one storing transaction) carries at most; a larger message goes alone.
-    batch_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)
     #: The authserv-id your receiving server writes in Authentication-Results; empty trusts the topmost header.
     authserv_id: str = ""
 
@@ -180,6 +180,9 @@ class RepliesSettings(_Section):
     #: Messages larger than this are stored whole but read only as far as their headers and
     #: the first 256 KB of their body, which bounds the memory one message takes on ingest.
     max_parse_bytes: int = Field(default=10_000_000, ge=65_536)
+    #: Bytes of mail one storing transaction (and one IMAP FETCH) holds at most, besides its 200
+    #: messages; a larger message goes alone. Bounds ingest's memory by bytes, whatever mail weighs.
+    batch_bytes: int = Field(default=DEFAULT_BATCH_BYTES, ge=65_536)
 
 
 class DigestSettings(_Section):

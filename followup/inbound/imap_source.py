@@ -25,7 +25,7 @@ its highest UID, and the batch is moved when the caller asks for the next.
 
 Batches are cut by size, not only by count (:func:`plan_batches`): the
 server is first asked each new message's ``RFC822.SIZE``, and one FETCH
-carries at most ``imap.batch_bytes`` of mail (a larger message goes alone)
+carries at most ``replies.batch_bytes`` of mail (a larger message goes alone)
 and at most ``batch_size`` messages. Memory stays bounded by bytes whatever
 the messages weigh, and a mailbox of ordinary replies is stored a couple of
 hundred per transaction, so the commit and the sync to disk that each batch
@@ -67,7 +67,7 @@ from typing import Any
 import aioimaplib
 
 from followup.errors import InboundError
-from followup.settings import ImapSettings
+from followup.settings import DEFAULT_BATCH_BYTES, ImapSettings
 
 log = logging.getLogger(__name__)
 
@@ -161,12 +161,13 @@ async def fetch_new(
     state: MailboxCursor | None,
     *,
     batch_size: int = DEFAULT_BATCH,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
 ) -> AsyncGenerator[FetchedMessage, None]:
     """Yield the messages above ``state`` (see the module docstring for the commit contract)."""
     async with ImapMailbox(settings) as box:
         await box.sweep_processed(state)
         # aclosing: when the caller stops early, the inner generator is closed now, not by the GC.
-        async with aclosing(box.new_messages(state, batch_size=batch_size)) as messages:
+        async with aclosing(box.new_messages(state, batch_size=batch_size, batch_bytes=batch_bytes)) as messages:
             async for message in messages:
                 yield message
                 # The caller asked for the next one: the previous one is stored.
@@ -178,18 +179,19 @@ async def fetch_new_batches(
     state: MailboxCursor | None,
     *,
     batch_size: int = DEFAULT_BATCH,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
 ) -> AsyncGenerator[list[FetchedMessage], None]:
     """Like :func:`fetch_new`, a FETCH's worth of messages at a time (oldest first).
 
-    A batch holds at most ``batch_size`` messages and ``settings.batch_bytes``
-    bytes (:func:`plan_batches`). The caller stores a whole batch in one transaction, saving the cursor at
-    its highest UID; only when it comes back for the next batch (or ends the
-    loop normally) is the batch moved to ``processed_folder``, with one UID
-    MOVE for the lot.
+    A batch holds at most ``batch_size`` messages and ``batch_bytes`` bytes
+    (:func:`plan_batches`; a larger message comes alone). The caller stores a
+    whole batch in one transaction, saving the cursor at its highest UID;
+    only when it comes back for the next batch (or ends the loop normally)
+    is the batch moved to ``processed_folder``, with one UID MOVE for the lot.
     """
     async with ImapMailbox(settings) as box:
         await box.sweep_processed(state)
-        async with aclosing(box.new_batches(state, batch_size=batch_size)) as batches:
+        async with aclosing(box.new_batches(state, batch_size=batch_size, batch_bytes=batch_bytes)) as batches:
             async for batch in batches:
                 yield batch
                 # The caller asked for the next batch: this one is stored.
@@ -255,15 +257,15 @@ class ImapMailbox:
         await self._close()
 
     async def new_messages(
-        self, state: MailboxCursor | None, *, batch_size: int = DEFAULT_BATCH
+        self, state: MailboxCursor | None, *, batch_size: int = DEFAULT_BATCH, batch_bytes: int = DEFAULT_BATCH_BYTES
     ) -> AsyncGenerator[FetchedMessage, None]:
-        async with aclosing(self.new_batches(state, batch_size=batch_size)) as batches:
+        async with aclosing(self.new_batches(state, batch_size=batch_size, batch_bytes=batch_bytes)) as batches:
             async for batch in batches:
                 for message in batch:
                     yield message
 
     async def new_batches(
-        self, state: MailboxCursor | None, *, batch_size: int = DEFAULT_BATCH
+        self, state: MailboxCursor | None, *, batch_size: int = DEFAULT_BATCH, batch_bytes: int = DEFAULT_BATCH_BYTES
     ) -> AsyncGenerator[list[FetchedMessage], None]:
         """The messages above ``state``, one list per FETCH, cut by :func:`plan_batches`."""
         last_uid = 0
@@ -281,7 +283,7 @@ class ImapMailbox:
         uids = await self._uids_after(last_uid)
         for start in range(0, len(uids), SIZES_PER_COMMAND):
             sizes = await self._sizes(uids[start : start + SIZES_PER_COMMAND])
-            for batch in plan_batches(sizes, max_count=max(1, batch_size), max_bytes=self.settings.batch_bytes):
+            for batch in plan_batches(sizes, max_count=max(1, batch_size), max_bytes=batch_bytes):
                 fetched = [
                     FetchedMessage(uid=uid, uidvalidity=self.uidvalidity, raw=raw)
                     for uid, raw in await self._fetch(batch)

@@ -61,6 +61,9 @@ def ingest_files(
     """``followup ingest``: .eml files, mbox files and Maildir folders.
 
     ``on_progress`` hears how many messages each batch handled (for a progress bar).
+    A batch is :data:`BATCH` messages or ``replies.batch_bytes`` of mail,
+    whichever comes first (a larger message goes alone), so a folder of large
+    attachments is held in memory a few megabytes at a time.
     """
     out = InboxResult()
     out.results.extend(
@@ -71,16 +74,22 @@ def ingest_files(
         out.unreadable.append((label, reason))
 
     batch: list[tuple[str, bytes]] = []
+    weight = 0
 
     def flush() -> None:
+        nonlocal weight
         results = ingest_many(engine, settings, batch, now=clock.now(), secret=secret)
         out.results.extend((label, result) for (label, _raw), result in zip(batch, results, strict=True))
         if on_progress is not None:
             on_progress(len(batch))
         batch.clear()
+        weight = 0
 
     for label, raw in iter_raw_messages(paths, on_error=unreadable):
+        if batch and weight + len(raw) > settings.replies.batch_bytes:
+            flush()
         batch.append((label, raw))
+        weight += len(raw)
         if len(batch) >= BATCH:
             flush()
     if batch:
@@ -98,7 +107,10 @@ async def poll_imap(
     out = InboxResult()
     resumed = await asyncio.to_thread(interpret_pending, engine, settings, now=clock.now(), secret=secret)
     out.results.extend(("(stored earlier)", r) for r in resumed)
-    async with aclosing(fetch_new_batches(settings.imap, cursor, batch_size=min(batch_size, BATCH))) as batches:
+    batches_of = fetch_new_batches(
+        settings.imap, cursor, batch_size=min(batch_size, BATCH), batch_bytes=settings.replies.batch_bytes
+    )
+    async with aclosing(batches_of) as batches:
         async for batch in batches:
             results = await asyncio.to_thread(store_batch, engine, settings, key, batch, clock.now(), secret)
             # On disk before the generator moves the batch out of the inbox, power cut or not.

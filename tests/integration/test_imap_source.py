@@ -248,11 +248,11 @@ def padded(n: int, size: int) -> bytes:
 
 async def test_fetches_are_cut_by_bytes_and_a_large_message_comes_alone(dovecot: DovecotServer) -> None:
     budget = 64 * 1024
-    settings = dovecot.settings(batch_bytes=budget, processed_folder="Processed")
+    settings = dovecot.settings(processed_folder="Processed")
     sizes = [20_000, 20_000, 20_000, 20_000, 200_000, 1_000, 1_000]
     uids = [dovecot.append(padded(n, size)) for n, size in enumerate(sizes)]
     seen: list[list[int]] = []
-    async with aclosing(fetch_new_batches(settings, None)) as batches:
+    async with aclosing(fetch_new_batches(settings, None, batch_bytes=budget)) as batches:
         async for batch in batches:
             # Nothing is moved before the caller comes back for the next batch.
             assert set(dovecot.uids("INBOX")) >= {m.uid for m in batch}
