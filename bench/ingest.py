@@ -29,7 +29,8 @@ from bench.data import CACHE_DIR, NOTIFICATION, NOW, build_send_db, copy_db
 from bench.history import with_history
 from followup.clock import FixedClock
 from followup.inbound import ingest as ingest_module
-from followup.inbound.imap_source import DEFAULT_BATCH, FetchedMessage, plan_batches
+from followup.inbound.batching import plan_batches
+from followup.inbound.imap_source import DEFAULT_BATCH, FetchedMessage
 from followup.inbound.inbox import ingest_files, store_batch
 from followup.inbound.ingest import BATCH, IngestResult, interpret_pending
 from followup.outbound.tokens import make_token, reply_address

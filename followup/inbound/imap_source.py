@@ -67,6 +67,7 @@ from typing import Any
 import aioimaplib
 
 from followup.errors import InboundError
+from followup.inbound.batching import plan_batches
 from followup.settings import DEFAULT_BATCH_BYTES, ImapSettings
 
 log = logging.getLogger(__name__)
@@ -104,27 +105,6 @@ def commit_uid(cursor: MailboxCursor | None, message: FetchedMessage) -> Mailbox
     if cursor is None or cursor.uidvalidity != message.uidvalidity:
         return MailboxCursor(message.uidvalidity, message.uid)
     return MailboxCursor(cursor.uidvalidity, max(cursor.last_uid, message.uid))
-
-
-def plan_batches(sizes: Sequence[tuple[int, int]], *, max_count: int, max_bytes: int) -> list[list[int]]:
-    """Group ``(uid, size)`` pairs, in order, into FETCHes of at most ``max_count`` messages and ``max_bytes``.
-
-    Order is kept (the cursor moves to a batch's highest UID, so a batch
-    never skips ahead of an earlier one); a message above ``max_bytes`` is
-    a batch of its own rather than never fetched.
-    """
-    batches: list[list[int]] = []
-    current: list[int] = []
-    weight = 0
-    for uid, size in sizes:
-        if current and (len(current) >= max_count or weight + size > max_bytes):
-            batches.append(current)
-            current, weight = [], 0
-        current.append(uid)
-        weight += size
-    if current:
-        batches.append(current)
-    return batches
 
 
 def uid_set(uids: Sequence[int]) -> str:

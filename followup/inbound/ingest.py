@@ -34,11 +34,12 @@ import sqlalchemy as sa
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import Session, SQLModel, select
 
 from followup.clock import as_utc, local_date
 from followup.inbound.archive import ParsedReply, archive_parsed
 from followup.inbound.authresults import failures as auth_failures
+from followup.inbound.batching import plan_batches
 from followup.inbound.classify import AUTOREPLY, BOUNCE, HUMAN, Understanding, understand
 from followup.inbound.matching import Match, SentMessage, decide, sent_messages
 from followup.inbound.naming import named_by_words, says_all
@@ -189,27 +190,30 @@ def _ingest_chunk(
 
 
 def interpret_pending(engine: Engine, settings: Settings, *, now: datetime, secret: bytes) -> list[IngestResult]:
-    """Interpret every message stored but not interpreted (a crash came between); oldest first."""
+    """Interpret every message stored but not interpreted (a crash came between); oldest first.
+
+    They are read back :data:`BATCH` messages or ``replies.batch_bytes`` at a time.
+    """
     now = as_utc(now)
     with Session(engine) as session:
-        pending = [
-            i
-            for i in session.exec(
-                select(InboundMessage.id)
-                .where(col(InboundMessage.interpreted_at).is_(None), col(InboundMessage.quarantined).is_(False))
-                .order_by(col(InboundMessage.id))
+        sizes = [
+            (int(i), int(size or 0))
+            for i, size in session.exec(
+                select(INBOUND.c.id, func.length(RAW.c.raw))
+                .join(RAW, RAW.c.inbound_id == INBOUND.c.id)
+                .where(INBOUND.c.interpreted_at.is_(None), INBOUND.c.quarantined.is_(False))
+                .order_by(INBOUND.c.id)
             ).all()
-            if i is not None
         ]
+    pending = plan_batches(sizes, max_count=BATCH, max_bytes=settings.replies.batch_bytes)
     if pending:
         log.warning(
             "%d stored messages were never interpreted (interrupted run); interpreting them now",
-            len(pending),
-            extra={"event": "inbound.resumed", "count": len(pending)},
+            len(sizes),
+            extra={"event": "inbound.resumed", "count": len(sizes)},
         )
     out: list[IngestResult] = []
-    for start in range(0, len(pending), BATCH):
-        ids = pending[start : start + BATCH]
+    for ids in pending:
         with Session(engine) as session:
             stored = session.exec(
                 select(INBOUND.c.id, INBOUND.c.source, RAW.c.raw, INBOUND.c.received_at)

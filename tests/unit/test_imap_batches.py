@@ -7,7 +7,8 @@ from itertools import pairwise
 from hypothesis import given
 from hypothesis import strategies as st
 
-from followup.inbound.imap_source import parse_size_response, plan_batches, uid_set
+from followup.inbound.batching import plan_batches
+from followup.inbound.imap_source import parse_size_response, uid_set
 
 
 def test_batches_are_cut_by_count_and_by_bytes() -> None:
