@@ -62,7 +62,7 @@ from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import aioimaplib
 
@@ -71,6 +71,7 @@ from followup.inbound.batching import plan_batches
 from followup.settings import DEFAULT_BATCH_BYTES, ImapSettings
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 _UIDVALIDITY_RE = re.compile(rb"UIDVALIDITY (\d+)", re.IGNORECASE)
 _FETCH_START_RE = re.compile(rb"^\d+ FETCH \(")
@@ -411,28 +412,21 @@ class ImapMailbox:
 
     async def _sizes(self, uids: Sequence[int]) -> list[tuple[int, int]]:
         """``(uid, RFC822.SIZE)`` for each of ``uids`` still in the folder, in UID order."""
-        try:
-            response = await self._client.uid("fetch", uid_set(uids), "(UID RFC822.SIZE)")
-        except (OSError, aioimaplib.AioImapException) as exc:
-            raise InboundError(f"{self._where}: FETCH of sizes failed: {exc}") from exc
-        if response.result != "OK":
-            raise InboundError(f"{self._where}: FETCH of sizes refused: {_text(response.lines)}")
-        wanted = set(uids)
-        found = {uid: size for uid, size in parse_size_response(response.lines) if uid in wanted}
-        # Messages expunged meanwhile are simply absent.
-        return [(uid, found[uid]) for uid in uids if uid in found]
+        lines = await self._uid_fetch(uids, "(UID RFC822.SIZE)", "FETCH of sizes")
+        return _in_order(uids, parse_size_response(lines))
 
     async def _fetch(self, uids: Sequence[int]) -> list[tuple[int, bytes]]:
+        return _in_order(uids, parse_fetch_response(await self._uid_fetch(uids, "(UID BODY.PEEK[])", "FETCH")))
+
+    async def _uid_fetch(self, uids: Sequence[int], items: str, what: str) -> Sequence[Any]:
         try:
-            response = await self._client.uid("fetch", uid_set(uids), "(UID BODY.PEEK[])")
+            response = await self._client.uid("fetch", uid_set(uids), items)
         except (OSError, aioimaplib.AioImapException) as exc:
-            raise InboundError(f"{self._where}: FETCH failed: {exc}") from exc
+            raise InboundError(f"{self._where}: {what} failed: {exc}") from exc
         if response.result != "OK":
-            raise InboundError(f"{self._where}: FETCH refused: {_text(response.lines)}")
-        wanted = set(uids)
-        found = {uid: raw for uid, raw in parse_fetch_response(response.lines) if uid in wanted}
-        # Messages expunged meanwhile are simply absent; keep UID order.
-        return [(uid, found[uid]) for uid in uids if uid in found]
+            raise InboundError(f"{self._where}: {what} refused: {_text(response.lines)}")
+        lines: Sequence[Any] = response.lines
+        return lines
 
     async def _close(self) -> None:
         client = self._client
@@ -496,6 +490,12 @@ def parse_fetch_response(lines: Sequence[Any]) -> list[tuple[int, bytes]]:
         expect_literal = bool(_LITERAL_RE.search(item))
     flush()
     return out
+
+
+def _in_order(uids: Sequence[int], pairs: Sequence[tuple[int, _T]]) -> list[tuple[int, _T]]:
+    """The pairs for ``uids``, in their order; messages expunged meanwhile are simply absent."""
+    found = dict(pairs)
+    return [(uid, found[uid]) for uid in uids if uid in found]
 
 
 def parse_size_response(lines: Sequence[Any]) -> list[tuple[int, int]]:
