@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 
 from followup.outbound.compose import Attachment, Mailbox
-from followup.outbound.emails.lookup import RowCache, extensions_granted
+from followup.outbound.emails.lookup import RowCache
 from followup.outbound.ics import CalendarEntry, deadline_entry
 from followup.outbound.render import ItemView, Rendered, Renderer
 from followup.settings import Settings
@@ -57,7 +57,7 @@ def deadline_entries(ctx: BuildContext, items: Sequence[ItemView], language: str
     instead of adding a second one.
     """
     ahead = [i for i in items if not i.overdue]
-    moved = extensions_granted(ctx.rows.session, [i.assignment_id for i in ahead])
+    moved = ctx.rows.extensions_granted(i.assignment_id for i in ahead)
     return [
         deadline_entry(
             assignment_id=i.assignment_id,

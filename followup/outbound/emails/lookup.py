@@ -9,6 +9,7 @@ from typing import TypeVar
 from sqlmodel import Session, col, func, select
 
 from followup.errors import PermanentDeliveryError
+from followup.schedule.reminder_rules import REMINDER_KINDS
 from followup.store.models import Assignment, Commitment, Contact, Event, Meeting, Notification, Party
 from followup.store.vocabulary import OPEN_STATES
 
@@ -19,9 +20,11 @@ class RowCache:
     """Rows looked up while building one batch of emails, each fetched once.
 
     :meth:`preload_contacts` and :meth:`preload_items` fetch a whole batch's
-    rows with one query per table (and per :data:`PRELOAD_CHUNK` keys); the
+    rows with one query per table (and per :data:`PRELOAD_CHUNK` keys), and
+    the counts each reminder states (reminders sent, extensions granted); the
     lookups then fall back to one query per row only for what was not
-    preloaded.
+    preloaded. A query per email for each count cost more than building the
+    email itself.
     """
 
     def __init__(self, session: Session) -> None:
@@ -31,6 +34,8 @@ class RowCache:
         self._assignments: dict[int, Assignment | None] = {}
         self._commitments: dict[str, Commitment] = {}
         self._meetings: dict[str, Meeting | None] = {}
+        self._sent: dict[int, int] = {}
+        self._extended: dict[int, int] = {}
 
     def preload_contacts(self, contact_ids: Iterable[int]) -> None:
         """The contacts and their parties."""
@@ -56,6 +61,29 @@ class RowCache:
             for commitment in self.session.exec(select(Commitment).where(col(Commitment.id).in_(keys))):
                 self._commitments[commitment.id] = commitment
         self._preload_parties(a.party_code for a in found)
+        self._preload_counts(wanted)
+
+    def reminders_sent(self, assignment_ids: Iterable[int]) -> dict[int, int]:
+        """Reminders really sent about each assignment, as the batch began (see :func:`reminders_sent`)."""
+        wanted = set(assignment_ids)
+        self._preload_counts(wanted)
+        return {a: self._sent[a] for a in wanted}
+
+    def extensions_granted(self, assignment_ids: Iterable[int]) -> dict[int, int]:
+        """Extensions granted to each assignment (see :func:`extensions_granted`)."""
+        wanted = set(assignment_ids)
+        self._preload_counts(wanted)
+        return {a: self._extended[a] for a in wanted}
+
+    def _preload_counts(self, assignment_ids: Iterable[int]) -> None:
+        wanted = sorted(set(assignment_ids) - self._sent.keys())
+        if not wanted:
+            return
+        sent = reminders_sent(self.session, wanted)
+        moved = extensions_granted(self.session, wanted)
+        for assignment_id in wanted:
+            self._sent[assignment_id] = sent.get(assignment_id, 0)
+            self._extended[assignment_id] = moved.get(assignment_id, 0)
 
     def _preload_parties(self, codes: Iterable[str]) -> None:
         wanted = sorted(set(codes) - self._parties.keys())
@@ -131,6 +159,23 @@ def extensions_granted(session: Session, assignment_ids: Sequence[int]) -> dict[
             select(Event.assignment_id, func.count())
             .where(col(Event.assignment_id).in_(chunk), Event.action == "extended")
             .group_by(col(Event.assignment_id))
+        )
+        counts.update({aid: int(n) for aid, n in session.exec(stmt).all() if aid is not None})
+    return counts
+
+
+def reminders_sent(session: Session, assignment_ids: Sequence[int]) -> dict[int, int]:
+    """Emails really sent about each assignment (a merged email counts once for each item it listed)."""
+    counts: dict[int, int] = {}
+    for chunk in _chunks(sorted(set(assignment_ids))):
+        stmt = (
+            select(Notification.assignment_id, func.count(func.distinct(Notification.message_id)))
+            .where(
+                col(Notification.assignment_id).in_(chunk),
+                col(Notification.kind).in_(REMINDER_KINDS),
+                Notification.state == "sent",
+            )
+            .group_by(col(Notification.assignment_id))
         )
         counts.update({aid: int(n) for aid, n in session.exec(stmt).all() if aid is not None})
     return counts

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from followup.errors import PermanentDeliveryError
 from followup.outbound.compose import Mailbox, calendar_attachment
@@ -15,8 +15,8 @@ from followup.outbound.ics import calendar_feed
 from followup.outbound.links import item_link
 from followup.outbound.render import ItemView, ReminderContext, pick
 from followup.outbound.views import item_view, salutation, secretariat_view
-from followup.schedule.reminder_rules import REMINDER_KINDS, DeliveryGroup
-from followup.store.models import Contact, Notification
+from followup.schedule.reminder_rules import DeliveryGroup
+from followup.store.models import Contact
 from followup.store.vocabulary import OPEN_STATES
 
 
@@ -44,7 +44,7 @@ def build_reminder(ctx: BuildContext, group: DeliveryGroup, now: datetime) -> Dr
     language = ctx.language(contact.language, party.language)
     today = group.local_date
     kinds = {r.assignment_id: r.kind for r in group.items}
-    sent_before = reminders_sent(rows.session, [a for a in kinds if a is not None])
+    sent_before = rows.reminders_sent(a for a in kinds if a is not None)
     items: list[ItemView] = []
     for row in group.items:
         assignment = rows.assignment(row.assignment_id)
@@ -96,22 +96,6 @@ def build_reminder(ctx: BuildContext, group: DeliveryGroup, now: datetime) -> Dr
     )
 
 
-def reminders_sent(session: Session, assignment_ids: Sequence[int]) -> dict[int, int]:
-    """Emails really sent about each assignment (a merged email counts once for each item it listed)."""
-    if not assignment_ids:
-        return {}
-    stmt = (
-        select(Notification.assignment_id, func.count(func.distinct(Notification.message_id)))
-        .where(
-            col(Notification.assignment_id).in_(sorted(set(assignment_ids))),
-            col(Notification.kind).in_(REMINDER_KINDS),
-            Notification.state == "sent",
-        )
-        .group_by(col(Notification.assignment_id))
-    )
-    return {aid: int(n) for aid, n in session.exec(stmt).all() if aid is not None}
-
-
 _ROLES = {
     "en": {"alternate": "alternate focal point", "primary": "focal point"},
     "es": {"alternate": "punto focal alterno", "primary": "punto focal"},
@@ -120,6 +104,8 @@ _ROLES = {
 
 def copy_names(session: Session, addresses: Sequence[str], secretariat_email: str, language: str) -> list[str]:
     """The people copied as a reader names them: "Luis Pérez (punto focal alterno)", never a bare address."""
+    if not addresses:
+        return []
     roles = _ROLES.get(language, _ROLES["en"])
     wanted = [a.lower() for a in addresses]
     known = {
