@@ -43,9 +43,7 @@ _ADVANCE = (
     sa.update(STATE)
     .where(STATE.c.mailbox == sa.bindparam("key"))
     .values(
-        last_uid=sa.case(
-            (sa.and_(STATE.c.uidvalidity == _VALIDITY, STATE.c.last_uid > _UID), STATE.c.last_uid), else_=_UID
-        ),
+        last_uid=sa.case((_BEHIND, STATE.c.last_uid), else_=_UID),
         uidvalidity=_VALIDITY,
     )
     .returning(STATE.c.uidvalidity, STATE.c.last_uid)

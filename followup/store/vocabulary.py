@@ -3,7 +3,7 @@
 Apart from the models so that pure code (the status matrix, the CLI's
 output) can name them without importing SQLModel and building every table:
 a read-only command such as ``followup status --country`` would otherwise
-pay for that at each start. :mod:`followup.store.models` re-exports them.
+pay for that at each start. Import them from here (the models do too).
 """
 
 from __future__ import annotations
